@@ -1,0 +1,52 @@
+# backup_system: `make run` (back up, run the pipeline, back up again) and `make test`.
+# Both set themselves up first: a virtualenv in .venv and the system tools they drive.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BACKUP := $(PY) scripts/backup_system.py
+STAMP := $(VENV)/.installed
+RUN_TOOLS := rsync:rsync smbclient:smbclient
+TEST_TOOLS := $(RUN_TOOLS) samba:smbd openssh-server:sshd openssh-client:ssh zip:zip unzip:unzip
+
+.PHONY: setup setup-test run backup backup-dry backup-smb backup-box backup-secured test lint bench
+
+setup: $(STAMP)
+	@scripts/install_system_tools.sh $(RUN_TOOLS)
+
+setup-test: $(STAMP)
+	@scripts/install_system_tools.sh $(TEST_TOOLS)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m ipykernel install --user --name backup-system --display-name "Python (backup-system)" >/dev/null
+	@touch $@
+
+# PIPELINE="cmd args" wraps another command instead of the configured pipeline.command.
+run: setup
+	$(BACKUP) run $(if $(PIPELINE),--pipeline "$$PIPELINE")
+
+backup: setup
+	$(BACKUP)
+
+backup-dry: setup
+	$(BACKUP) --dry-run
+
+backup-smb: setup
+	$(BACKUP) --smb-only
+
+backup-box: setup
+	$(BACKUP) --box-only
+
+backup-secured: setup
+	$(BACKUP) --secured-only
+
+test: setup-test
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests scripts bench
+
+bench: setup
+	$(PY) bench/run.py

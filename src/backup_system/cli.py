@@ -1,0 +1,172 @@
+"""The command line: argument parsing, output and exit codes, nothing else.
+
+    backup_system.py [options]                  back up (the default)
+    backup_system.py run [--pipeline CMD] ...   back up, run the pipeline, back up again
+    backup_system.py config validate|show       check or print the effective config
+
+Exit status: 0 every job succeeded, 1 a job failed, 2 usage or config error, 3 locked.
+"""
+
+import argparse
+import signal
+import sys
+
+from . import log as logs
+from .errors import BackupError, ConfigError, LockHeld
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+SHORTHANDS = (("--smb-only", "smb"), ("--box-only", "box"), ("--secured-only", "secured"))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line and exit status 2 without the usage block."""
+
+    def error(self, message):
+        raise ConfigError(f"{self.prog}: {message} (see --help)")
+
+
+def backup_parser(prog="backup_system.py", description=__doc__):
+    parser = Parser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_backup_options(parser)
+    return parser
+
+
+def add_backup_options(parser):
+    parser.add_argument("--config", metavar="PATH",
+                        help="config file (default: $BACKUP_SYSTEM_CONFIG, else config/config.yaml)")
+    parser.add_argument("--dry-run", action="store_true", help="change nothing anywhere; list what would be sent")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="back up only this destination (repeatable)")
+    for flag, name in SHORTHANDS:
+        parser.add_argument(flag, dest="only", action="append_const", const=name, help=f"same as --only {name}")
+    compress = parser.add_mutually_exclusive_group()
+    compress.add_argument("--compress", dest="compress", action="store_const", const=True, default=None,
+                          help="send archives to every destination this run")
+    compress.add_argument("--no-compress", dest="compress", action="store_const", const=False,
+                          help="send plain trees to every destination this run")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true", help="also show each command and file")
+    loudness.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout, nothing else")
+
+
+def main(argv=None):
+    """Entry point; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    json_output = "--json" in argv
+    try:
+        command = COMMANDS.get(argv[0]) if argv else None
+        return command(argv[1:]) if command else backup_command(argv)
+    except BackupError as error:
+        return report_error(error, json_output)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # unwinds through proc.run, which stops the child
+
+
+def console_level(args):
+    if args.verbose:
+        return logs.DEBUG
+    return logs.WARNING if args.quiet or args.json else logs.INFO
+
+
+def backup_command(argv):
+    args = backup_parser().parse_args(argv)
+    return backup(args)
+
+
+def backup(args):
+    """Run the backup the parsed options describe, print its summary, return the exit status."""
+    from .runner import run_backup
+
+    report = run_backup(args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
+                        console_level=console_level(args))
+    if args.json:
+        import json
+
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    elif not args.quiet or not report.ok:
+        print(report.summary())
+    return report.exit_code
+
+
+def report_error(error, json_output):
+    code = exit_code_for(error)
+    print(f"{error}", file=sys.stderr)
+    if json_output:
+        import json
+
+        print(json.dumps({"ok": False, "exit_code": code, "error": str(error)}))
+    return code
+
+
+def exit_code_for(error):
+    """The one mapping from an error to an exit status."""
+    if isinstance(error, ConfigError):
+        return EXIT_USAGE
+    if isinstance(error, LockHeld):
+        return EXIT_LOCKED
+    return EXIT_FAILED
+
+
+def config_command(argv):
+    parser = Parser(prog="backup_system.py config", description="check or print the configuration")
+    parser.add_argument("action", choices=("validate", "show"))
+    parser.add_argument("--config", metavar="PATH")
+    args = parser.parse_args(argv)
+    from .config import effective_config, load_config
+
+    config = load_config(args.config)
+    if args.action == "show":
+        import yaml
+
+        print(yaml.safe_dump(effective_config(config), sort_keys=False, allow_unicode=True), end="")
+    else:
+        kinds = ", ".join(f"{d.name} ({d.type}{'' if d.enabled else ', disabled'})"
+                          for d in config.destinations.values())
+        print(f"{config.path}: ok; destinations: {kinds or 'none'}")
+    return EXIT_OK
+
+
+def run_command(argv):
+    """Back up, run the analysis pipeline, back up again; the after-backup runs even if the pipeline fails."""
+    parser = backup_parser("backup_system.py run", "back up, run the analysis pipeline, back up again")
+    parser.add_argument("--pipeline", metavar="CMD", help="the command to wrap (default: pipeline.command)")
+    args = parser.parse_args(argv)
+    from .config import load_config
+    from .proc import run_attached
+
+    config = load_config(args.config)
+    command = _pipeline_command(args.pipeline, config)
+    before = backup(args)
+    print(f"running the pipeline: {' '.join(command)}", file=sys.stderr, flush=True)
+    pipeline = run_attached(command, cwd=config.pipeline.workdir)
+    after = backup(args)
+    outcome = "ok" if pipeline == 0 else f"FAILED (exit {pipeline})"
+    print(f"pipeline {outcome}; backup before: exit {before}; backup after: exit {after}", file=sys.stderr)
+    return pipeline or max(before, after)
+
+
+def _pipeline_command(given, config):
+    if given:
+        import shlex
+
+        try:
+            return shlex.split(given)
+        except ValueError as error:
+            raise ConfigError(f"--pipeline: cannot split the command: {error}") from None
+    if not config.pipeline.command:
+        raise ConfigError(f"{config.path}: pipeline.command is not set (or give --pipeline CMD, "
+                          f"or make run PIPELINE='CMD')")
+    return list(config.pipeline.command)
+
+
+COMMANDS = {"backup": backup_command, "config": config_command, "run": run_command}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,458 @@
+"""The one configuration schema: every key, its type and default, validation, and the errors.
+
+`FIELDS` is the only place a key or a default is written down. Validation, `config show`,
+the sample config and the reference in docs/CONFIGURATION.md are all read from it.
+The rest of the code sees frozen named tuples, never the raw YAML.
+
+Only `os`, `re` and `collections` are imported at module level: this module is on every
+run's path and the start-up budget is small (notes/startup.md). PyYAML is imported when a
+file is actually parsed.
+"""
+
+import os
+import re
+from collections import namedtuple
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = "config/config.yaml"
+SOURCE_PATH_SUFFIX = "_path"
+DESTINATION_TYPES = ("rsync", "smb", "rclone")
+
+
+class Field(namedtuple("Field", "key kind default help choices required secret types")):
+    """One configuration key: dotted name (`*` stands for any name), kind, default, help."""
+
+
+def field(key, kind, default=None, help="", choices=(), required=False, secret=False, types=()):
+    return Field(key, kind, default, help, choices, required, secret, types)
+
+
+DEFAULT_SOURCES = {"csvs": {"path": "data/csvs"}, "results": {"path": "data/results"}}
+
+FIELDS = (
+    field("backups.enabled", "bool", True, "false: every backup command says so and exits 0"),
+    field("backups.name", "str", "backup", "names the log, the lock and messages"),
+    field("backups.log_file", "path", "logs/backup.log", "rotating log file (10 MB x 3)"),
+    field("backups.state_dir", "path", ".backup_state", "folder for the lock and run state"),
+    field("backups.sources", "section", DEFAULT_SOURCES,
+          "name -> folder to back up; absent: `csvs` = data/csvs and `results` = data/results"),
+    field("backups.sources.*.path", "path", None, "the folder to back up"),
+    field("backups.sources.*.roots", "paths", (),
+          "instead of `path`: each direct subfolder of each root is its own source `<name>/<child>`"),
+    field("backups.sources.*.exclude", "strings", (), "glob patterns left out, e.g. `*.tmp` (rsync filter syntax)"),
+    field("backups.compression", "section", {}, "the archive stage (default off)"),
+    field("backups.compression.enabled", "bool", False, "send zip/7z archives of each source instead of the tree"),
+    field("backups.compression.format", "choice", "zip", "archive format", choices=("zip", "7z")),
+    field("backups.compression.output_dir", "path", "backups_compressed", "where archives are built"),
+    field("backups.destinations", "section", {}, "name -> where to send the sources"),
+    field("backups.destinations.*.type", "choice", None,
+          "inferred when absent: an smb:// URL -> smb, `remote` -> rclone, a path or user@host:/path -> rsync",
+          choices=DESTINATION_TYPES),
+    field("backups.destinations.*.enabled", "bool", True, "false: said once, not run"),
+    field("backups.destinations.*.base_path", "location", None,
+          "source S lands at base_path/S: a path, user@host:/path, or smb://host/share/dir"),
+    field("backups.destinations.*.<source>_path", "location", None,
+          "where source <source> lands instead of base_path/<source> (e.g. csvs_path)"),
+    field("backups.destinations.*.sources", "strings", None, "the sources this destination receives (default: all)"),
+    field("backups.destinations.*.use_compression", "bool", None,
+          "overrides compression.enabled for this destination"),
+    field("backups.destinations.*.timeout", "number", 21600, "seconds one transfer command may run before it is stopped"),
+    field("backups.destinations.*.keep_partial", "bool", True,
+          "keep an interrupted file in .rsync-partial at the destination and resume it next run", types=("rsync",)),
+    field("backups.destinations.*.ssh_command", "strings", None,
+          "for user@host:/path: the ssh command as a list, e.g. [ssh, -p, '2222']", types=("rsync",)),
+    field("backups.destinations.*.rsync_options", "strings", (),
+          "extra rsync arguments, e.g. ['--bwlimit=20m']", types=("rsync",)),
+    field("backups.destinations.*.remote", "str", None, "the rclone remote's name, e.g. Box-Folder", types=("rclone",)),
+    field("backups.destinations.*.folder", "str", "", "folder inside the rclone remote", types=("rclone",)),
+    field("backups.destinations.*.credentials_file", "path", None,
+          "smbclient credentials file (username= / password= / domain=)", types=("smb",)),
+    field("pipeline.command", "command", None, "the analysis command `make run` wraps (a string or a list; no shell)"),
+    field("pipeline.workdir", "path", ".", "the folder the pipeline runs in"),
+)
+
+Config = namedtuple("Config", "path enabled name log_file state_dir sources compression destinations pipeline")
+Pipeline = namedtuple("Pipeline", "command workdir")
+SourceSpec = namedtuple("SourceSpec", "name path roots exclude")
+Compression = namedtuple("Compression", "enabled format output_dir")
+
+
+def _leaf_names(section):
+    prefix = section + "."
+    return [f.key[len(prefix):] for f in FIELDS
+            if f.key.startswith(prefix) and "." not in f.key[len(prefix):] and not f.key.endswith(">" + SOURCE_PATH_SUFFIX)]
+
+
+Destination = namedtuple("Destination", ["name", "paths", *_leaf_names("backups.destinations.*")])
+FIELD_BY_KEY = {f.key: f for f in FIELDS}
+
+
+def load_config(path=None):
+    """Read, validate and resolve a config file; raise ConfigError with one line on any mistake."""
+    if isinstance(path, Config):
+        return path
+    path = os.fspath(path) if path is not None else os.environ.get("BACKUP_SYSTEM_CONFIG") or DEFAULT_CONFIG
+    data, lines = read_yaml(path)
+    return Validator(path, lines).config(data)
+
+
+def read_yaml(path):
+    """Parse YAML once, keeping each key's line number for error messages."""
+    import yaml
+
+    try:
+        with open(path, "rb") as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file (give --config PATH or set BACKUP_SYSTEM_CONFIG)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f"{mark.line + 1}:" if mark else ""
+        raise ConfigError(f"{path}:{line} invalid YAML: {error.problem or error.context}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: invalid YAML: {error}") from None
+    finally:
+        loader.dispose()
+    lines = {}
+    if node is not None:
+        _collect_lines(path, node, (), lines)
+    return data, lines
+
+
+def _collect_lines(path, node, at, lines):
+    if node.id == "mapping":
+        seen = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: {_dotted(at + (key,))}: duplicate key")
+            seen.add(key)
+            lines[at + (key,)] = key_node.start_mark.line + 1
+            _collect_lines(path, value_node, at + (key,), lines)
+    elif node.id == "sequence":
+        for index, item in enumerate(node.value):
+            lines[at + (index,)] = item.start_mark.line + 1
+            _collect_lines(path, item, at + (index,), lines)
+
+
+def _dotted(at):
+    return ".".join(str(part) for part in at)
+
+
+class Validator:
+    """Checks raw YAML data against FIELDS and builds the frozen Config."""
+
+    def __init__(self, path, lines):
+        self.path = path
+        self.lines = lines
+        self.folder = os.path.dirname(os.path.abspath(path))
+
+    def error(self, at, message):
+        """A ConfigError located at the nearest line known for `at`."""
+        for end in range(len(at), 0, -1):
+            if at[:end] in self.lines:
+                return ConfigError(f"{self.path}:{self.lines[at[:end]]}: {_dotted(at)}: {message}")
+        return ConfigError(f"{self.path}: {_dotted(at) + ': ' if at else ''}{message}")
+
+    def config(self, data):
+        if not isinstance(data, dict) or "backups" not in data:
+            raise self.error((), "no 'backups:' section (see docs/CONFIGURATION.md)")
+        backups = self.mapping(data["backups"], ("backups",))
+        pipeline = self.mapping(data.get("pipeline") or {}, ("pipeline",))
+        top = self.section(backups, "backups", ("backups",))
+        sources = self.sources(top["sources"])
+        compression = self.section(top["compression"], "backups.compression", ("backups", "compression"))
+        destinations = {
+            name: self.destination(name, raw, sources)
+            for name, raw in self.mapping(top["destinations"], ("backups", "destinations")).items()
+        }
+        pipeline = Pipeline(**self.section(pipeline, "pipeline", ("pipeline",)))
+        return Config(self.path, top["enabled"], top["name"], top["log_file"], top["state_dir"], sources,
+                      Compression(**compression), destinations, pipeline)
+
+    def mapping(self, raw, at):
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise self.error(at, f"expected a mapping of keys, got {_describe(raw)}")
+        return raw
+
+    def section(self, raw, section, at, extra_keys=()):
+        """Check each key of one mapping against FIELDS; fill in defaults; return name -> value."""
+        names = {f.key[len(section) + 1:]: f for f in FIELDS
+                 if f.key.startswith(section + ".") and "." not in f.key[len(section) + 1:]}
+        names = {name: spec for name, spec in names.items() if name != "*" and "<" not in name}
+        values = {}
+        for key, value in raw.items():
+            key = str(key)
+            if key in names:
+                values[key] = self.value(names[key], value, at + (key,))
+            elif key not in extra_keys:
+                raise self.error(at + (key,), f"unknown key{_suggestion(key, [*names, *extra_keys])}")
+        for name, spec in names.items():
+            if name not in values:
+                values[name] = self.default(spec)
+        return values
+
+    def value(self, spec, value, at):
+        """Convert one value to its field's kind, or raise a located ConfigError."""
+        convert = getattr(self, "kind_" + spec.kind)
+        if value is None:
+            return {} if spec.kind == "section" else self.default(spec)
+        return convert(spec, value, at)
+
+    def kind_section(self, spec, value, at):
+        return self.mapping(value, at)
+
+    def kind_bool(self, spec, value, at):
+        if not isinstance(value, bool):
+            raise self.error(at, f"expected true or false, got {_describe(value)}")
+        return value
+
+    def kind_number(self, spec, value, at):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.error(at, f"expected a positive number, got {_describe(value)}")
+        return value
+
+    def kind_str(self, spec, value, at):
+        if isinstance(value, (dict, list, bool)):
+            raise self.error(at, f"expected text, got {_describe(value)}")
+        return self.expand(str(value), at)
+
+    def kind_choice(self, spec, value, at):
+        if value not in spec.choices:
+            raise self.error(at, f"expected one of {', '.join(spec.choices)}, got {_describe(value)}")
+        return value
+
+    def kind_path(self, spec, value, at):
+        return self.resolve(self.kind_str(spec, value, at))
+
+    def default(self, spec):
+        """A field's default; a relative default path is relative to the config folder too."""
+        if spec.kind == "path" and spec.default is not None:
+            return self.resolve(spec.default)
+        return {} if spec.kind == "section" and spec.default is None else spec.default
+
+    def kind_location(self, spec, value, at):
+        text = self.kind_str(spec, value, at)
+        return text if is_remote_location(text) else self.resolve(text)
+
+    def kind_strings(self, spec, value, at):
+        if not isinstance(value, list):
+            raise self.error(at, f"expected a list, got {_describe(value)}")
+        return tuple(self.kind_str(spec, item, at + (index,)) for index, item in enumerate(value))
+
+    def kind_paths(self, spec, value, at):
+        return tuple(self.resolve(item) for item in self.kind_strings(spec, value, at))
+
+    def kind_command(self, spec, value, at):
+        if isinstance(value, list):
+            return self.kind_strings(spec, value, at)
+        import shlex
+
+        try:
+            return tuple(shlex.split(self.kind_str(spec, value, at)))
+        except ValueError as error:
+            raise self.error(at, f"cannot split the command: {error}") from None
+
+    def expand(self, text, at):
+        """Expand ${VAR} from the environment; an unset variable is an error, not an empty string."""
+        def lookup(match):
+            name = match.group(1)
+            if name not in os.environ:
+                raise self.error(at, f"environment variable {name} is not set")
+            return os.environ[name]
+
+        return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lookup, text) if "${" in text else text
+
+    def resolve(self, text):
+        """~ expands; a relative path is relative to the config file's folder."""
+        return os.path.normpath(os.path.join(self.folder, os.path.expanduser(text)))
+
+    def sources(self, raw):
+        sources = {}
+        for name, source in raw.items():
+            at = ("backups", "sources", str(name))
+            values = self.section(self.mapping(source, at), "backups.sources.*", at)
+            if (values["path"] is None) == (not values["roots"]):
+                raise self.error(at, "give 'path' (one folder) or 'roots' (a list of folders), exactly one")
+            sources[str(name)] = SourceSpec(str(name), values["path"], values["roots"], values["exclude"])
+        return sources
+
+    def destination(self, name, raw, sources):
+        at = ("backups", "destinations", str(name))
+        raw = self.mapping(raw, at)
+        path_keys = [str(key) for key in raw if str(key).endswith(SOURCE_PATH_SUFFIX) and str(key) != "base_path"]
+        values = self.section(raw, "backups.destinations.*", at, extra_keys=path_keys)
+        path_field = FIELD_BY_KEY["backups.destinations.*.<source>_path"]
+        paths = {}
+        for key in path_keys:
+            source = key[: -len(SOURCE_PATH_SUFFIX)]
+            if source not in sources:
+                raise self.error(at + (key,), f"names no source '{source}'; sources are: {', '.join(sources)}")
+            paths[source] = self.value(path_field, raw[key], at + (key,))
+        for index, source in enumerate(values["sources"] or ()):
+            if source not in sources:
+                raise self.error(at + ("sources", index),
+                                 f"no source named '{source}'{_suggestion(source, sources)}")
+        values["type"] = values["type"] or self.infer_type(values, paths, at)
+        self.check_type_keys(values["type"], raw, at)
+        self.check_required(values, paths, sources, at)
+        return Destination(name=str(name), paths=paths, **values)
+
+    def infer_type(self, values, paths, at):
+        locations = [values["base_path"], *paths.values()]
+        if any(location and is_smb_url(location) for location in locations):
+            return "smb"
+        if values["remote"]:
+            return "rclone"
+        if values["base_path"] or paths:
+            return "rsync"
+        raise self.error(at, "cannot tell the destination's type: give base_path (a path or smb:// URL), "
+                             "remote (rclone), or type")
+
+    def check_type_keys(self, kind, raw, at):
+        for key in raw:
+            spec = FIELD_BY_KEY.get(f"backups.destinations.*.{key}")
+            if spec and spec.types and kind not in spec.types:
+                raise self.error(at + (key,), f"'{key}' is for {'/'.join(spec.types)} destinations, "
+                                              f"this one is {kind}")
+
+    def check_required(self, values, paths, sources, at):
+        kind = values["type"]
+        if kind == "rclone":
+            if not values["remote"]:
+                raise self.error(at, "'remote' is required for an rclone destination")
+            return
+        received = values["sources"] or tuple(sources)
+        if not values["base_path"] and any(source not in paths for source in received):
+            raise self.error(at, f"'base_path' is required for an {kind} destination "
+                                 f"(or a <source>_path for each of its sources)")
+
+
+def is_smb_url(location):
+    return location.startswith(("smb://", "//"))
+
+
+def is_remote_location(location):
+    """True for smb:// URLs and rsync's [user@]host:path; a local path has no colon before its first slash."""
+    if is_smb_url(location):
+        return True
+    head = location.split("/", 1)[0]
+    return ":" in head and not location.startswith(("/", ".", "~"))
+
+
+def _describe(value):
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _suggestion(word, candidates):
+    import difflib
+
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def effective_config(config):
+    """The config with every default filled in, as plain data for `config show`; secrets redacted."""
+    def destination(item):
+        values = item._asdict()
+        values.pop("name")
+        paths = values.pop("paths")
+        values.update({f"{source}{SOURCE_PATH_SUFFIX}": path for source, path in paths.items()})
+        return {key: redact(f"backups.destinations.*.{key}", value) for key, value in values.items()
+                if applies(f"backups.destinations.*.{key}", item.type)}
+
+    return {
+        "backups": {
+            "enabled": config.enabled,
+            "name": config.name,
+            "log_file": config.log_file,
+            "state_dir": config.state_dir,
+            "sources": {name: _plain(source._asdict(), skip="name") for name, source in config.sources.items()},
+            "compression": _plain(config.compression._asdict()),
+            "destinations": {name: destination(item) for name, item in config.destinations.items()},
+        },
+        "pipeline": _plain(config.pipeline._asdict()),
+    }
+
+
+def applies(key, destination_type):
+    spec = FIELD_BY_KEY.get(key)
+    return not (spec and spec.types and destination_type not in spec.types)
+
+
+def redact(key, value):
+    spec = FIELD_BY_KEY.get(key)
+    return "***" if spec and spec.secret and value is not None else _plain(value)
+
+
+def _plain(value, skip=None):
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if key != skip}
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def reference_markdown():
+    """The option table for docs/CONFIGURATION.md, one row per field."""
+    rows = ["| key | type | default | what it does |", "|---|---|---|---|"]
+    for spec in FIELDS:
+        kind = spec.kind + (f" ({' / '.join(spec.choices)})" if spec.choices else "")
+        if spec.types:
+            kind += f"; {'/'.join(spec.types)} only"
+        default = "" if spec.kind == "section" and spec.default == {} else _format_default(spec.default)
+        rows.append(f"| `{spec.key}` | {kind} | {default} | {spec.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def _format_default(value):
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, tuple):
+        return "`[]`"
+    if isinstance(value, dict):
+        return "see text"
+    return f"`{value}`"
+
+
+REFERENCE_BEGIN = "<!-- generated from config.py: do not edit -->"
+REFERENCE_END = "<!-- end generated -->"
+
+
+def rewrite_reference(doc_path):
+    """Replace the generated block of docs/CONFIGURATION.md with the table from FIELDS."""
+    with open(doc_path, encoding="utf-8") as stream:
+        text = stream.read()
+    head, _, rest = text.partition(REFERENCE_BEGIN)
+    _, _, tail = rest.partition(REFERENCE_END)
+    new = f"{head}{REFERENCE_BEGIN}\n{reference_markdown()}{REFERENCE_END}{tail}"
+    with open(doc_path, "w", encoding="utf-8") as stream:
+        stream.write(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["--reference"]:
+        target = sys.argv[2] if len(sys.argv) > 2 else "docs/CONFIGURATION.md"
+        print(f"{target}: {'rewritten' if rewrite_reference(target) else 'already up to date'}")
+    else:
+        print(reference_markdown(), end="")

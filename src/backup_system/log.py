@@ -1,0 +1,82 @@
+"""Messages to the console and to a rotating log file, each tagged with the job it belongs to.
+
+A small writer of our own instead of `logging.handlers`: that import alone costs more than
+a third of the start-up budget of an everyday run (notes/startup.md), and we need only
+levels, a prefix and size-based rotation.
+"""
+
+import os
+import sys
+import time
+
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
+LEVEL_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
+MAX_BYTES = 10 * 1024 * 1024
+KEEP_FILES = 3
+
+
+class Log:
+    """Console at `console_level`, everything at DEBUG and above into `file_path` (rotated at 10 MB, 3 kept)."""
+
+    def __init__(self, file_path=None, console_level=INFO, stream=None, max_bytes=MAX_BYTES, keep=KEEP_FILES):
+        self.file_path = file_path
+        self.console_level = console_level
+        self.stream = stream
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self.prefix = ""
+        self._file = None
+        self._size = 0
+
+    def debug(self, message):
+        self.write(DEBUG, message)
+
+    def info(self, message):
+        self.write(INFO, message)
+
+    def warning(self, message):
+        self.write(WARNING, message)
+
+    def error(self, message):
+        self.write(ERROR, message)
+
+    def write(self, level, message):
+        text = f"{self.prefix}: {message}" if self.prefix else message
+        if level >= self.console_level:
+            label = "" if level < WARNING else f"{LEVEL_NAMES[level].lower()}: "
+            print(label + text, file=self.stream or sys.stderr, flush=True)
+        if self.file_path:
+            self._append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {LEVEL_NAMES[level]:7} {text}\n")
+
+    def _append(self, line):
+        data = line.encode("utf-8", "backslashreplace")
+        try:
+            if self._file is None:
+                self._open()
+            if self._size + len(data) > self.max_bytes and self._size:
+                self._rotate()
+            self._file.write(data)
+            self._file.flush()
+            self._size += len(data)
+        except OSError as error:
+            path, self.file_path = self.file_path, None
+            self.warning(f"cannot write the log file {path}: {error.strerror}; logging to the console only")
+
+    def _open(self):
+        os.makedirs(os.path.dirname(self.file_path) or ".", exist_ok=True)
+        self._file = open(self.file_path, "ab")  # noqa: SIM115 - kept open for the whole run
+        self._size = self._file.tell()
+
+    def _rotate(self):
+        self._file.close()
+        for index in range(self.keep - 1, 0, -1):
+            older = f"{self.file_path}.{index}"
+            if os.path.exists(older):
+                os.replace(older, f"{self.file_path}.{index + 1}")
+        os.replace(self.file_path, f"{self.file_path}.1")
+        self._open()
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,71 @@
+"""Sources x destinations -> jobs, and the --only selection."""
+
+import os
+from collections import namedtuple
+
+from .errors import ConfigError
+
+Source = namedtuple("Source", "name path exclude")
+Source.__doc__ = "One folder to back up; a `roots` child is named `<spec>/<child>`."
+
+Job = namedtuple("Job", "destination source target dry_run")
+Job.__doc__ = "One source to one destination: where it lands (`target`) and whether to change anything."
+
+def select_destinations(config, only=()):
+    """The destinations a run covers, and a note for each one left out because it is disabled."""
+    for name in only:
+        if name not in config.destinations:
+            from .config import _suggestion
+
+            known = ", ".join(config.destinations) or "none"
+            raise ConfigError(f"{config.path}: --only {name}: no such destination{_suggestion(name, config.destinations)}; "
+                              f"destinations are: {known}")
+    chosen = [config.destinations[name] for name in dict.fromkeys(only or config.destinations)]
+    enabled = [destination for destination in chosen if destination.enabled]
+    notes = [f"{destination.name}: disabled (enabled: false), not run" for destination in chosen if not destination.enabled]
+    return enabled, notes
+
+
+def expand_sources(spec):
+    """The concrete folders of one configured source: itself, or each direct subfolder of its roots."""
+    if spec.path is not None:
+        return [Source(spec.name, spec.path, spec.exclude)]
+    sources = []
+    for root in spec.roots:
+        try:
+            children = sorted(entry.name for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False))
+        except OSError:
+            sources.append(Source(spec.name, root, spec.exclude))  # fails in its job, with the reason
+            continue
+        sources.extend(Source(f"{spec.name}/{child}", os.path.join(root, child), spec.exclude) for child in children)
+    return sources
+
+
+def target_for(destination, spec_name, source):
+    """Where a source lands: `<spec>_path` (plus the roots child) when given, else base_path/<source name>."""
+    own = destination.paths.get(spec_name)
+    if own is not None:
+        child = source.name[len(spec_name) + 1:]
+        return join_location(own, child) if child else own
+    base = destination.base_path
+    if destination.type == "rclone" and base is None:
+        base = f"{destination.remote}:{destination.folder}"
+    return join_location(base, source.name)
+
+
+def join_location(base, name):
+    if not name:
+        return base
+    return f"{base.rstrip('/')}/{name}" if not base.endswith(":") else f"{base}{name}"
+
+
+def build_jobs(config, only=(), dry_run=False):
+    """Every (destination, source) job of this run, in config order, plus notes on what is skipped."""
+    destinations, notes = select_destinations(config, only)
+    expanded = {name: expand_sources(spec) for name, spec in config.sources.items()}
+    jobs = []
+    for destination in destinations:
+        for spec_name in destination.sources or config.sources:
+            for source in expanded[spec_name]:
+                jobs.append(Job(destination, source, target_for(destination, spec_name, source), dry_run))
+    return jobs, notes

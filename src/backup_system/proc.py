@@ -1,0 +1,113 @@
+"""The one place that starts subprocesses.
+
+Argument lists only, never a shell. Each command is logged once with secrets masked,
+bounded by a timeout, and its output streamed line by line to the caller. Built on the
+standard library's subprocess rather than `sh`: `sh` costs ~63 ms to import on every run,
+more than our whole start-up budget (notes/startup.md), and we need none of its sugar.
+"""
+
+import os
+import subprocess
+import threading
+import time
+from collections import deque, namedtuple
+
+from .errors import TransportError
+
+Result = namedtuple("Result", "returncode stderr_lines seconds timed_out")
+STDERR_LINES_KEPT = 10000
+
+
+def redact(argv, secrets=()):
+    """The argument list as it may be logged: every secret replaced by ***."""
+    secrets = [secret for secret in secrets if secret]
+    shown = []
+    for argument in argv:
+        for secret in secrets:
+            argument = argument.replace(secret, "***")
+        shown.append(argument)
+    return shown
+
+
+def run(argv, *, timeout, log, secrets=(), env=None, cwd=None, on_line=None, input_bytes=None):
+    """Run argv; give each stdout line (str, newline stripped) to on_line; return a Result.
+
+    env adds to (not replaces) this process's environment. Raises TransportError when the
+    program is missing. On timeout the process is killed and Result.timed_out is True.
+    """
+    log.debug(f"run {redact(argv, secrets)}")
+    started = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **env} if env else None,
+            cwd=cwd,
+        )
+    except FileNotFoundError:
+        raise TransportError(f"{argv[0]} is not installed or not on PATH (run make setup)") from None
+    except PermissionError:
+        raise TransportError(f"{argv[0]} cannot be executed (permission denied)") from None
+    stderr_lines = deque(maxlen=STDERR_LINES_KEPT)
+    expired = threading.Event()
+    readers = [threading.Thread(target=_collect, args=(process.stderr, stderr_lines.append), daemon=True)]
+    if input_bytes is not None:
+        readers.append(threading.Thread(target=_feed, args=(process.stdin, input_bytes), daemon=True))
+    timer = threading.Timer(timeout, _expire, args=(process, expired))
+    timer.daemon = True
+    try:
+        for reader in readers:
+            reader.start()
+        timer.start()
+        _collect(process.stdout, on_line or (lambda line: None))
+        process.wait()
+        for reader in readers:
+            reader.join()
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            _stop(process)
+    return Result(process.returncode, list(stderr_lines), time.monotonic() - started, expired.is_set())
+
+
+def _collect(pipe, take):
+    with pipe:
+        for raw in pipe:
+            take(raw.rstrip(b"\n").decode("utf-8", "surrogateescape"))
+
+
+def _feed(pipe, data):
+    try:
+        with pipe:
+            pipe.write(data)
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def _expire(process, expired):
+    expired.set()
+    process.kill()
+
+
+def _stop(process):
+    """Stop a child we are abandoning (interrupt, error): politely, then for sure."""
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def run_attached(argv, cwd=None):
+    """Run a user's command (the analysis pipeline) on our terminal; return its exit status."""
+    try:
+        return subprocess.call(argv, cwd=cwd)
+    except FileNotFoundError:
+        print(f"{argv[0]}: command not found", flush=True)
+        return 127
+    except PermissionError:
+        print(f"{argv[0]}: permission denied", flush=True)
+        return 126

@@ -1,0 +1,149 @@
+"""What a run did: one JobResult per (destination, source), gathered in a BackupReport.
+
+The same report renders as the console summary table, as `--json`, and as an HTML table
+in a Jupyter notebook.
+"""
+
+
+class JobResult:
+    """The outcome of one job: counts, bytes, the files that failed and why, the time taken."""
+
+    def __init__(self, destination, source, target, dry_run=False):
+        self.destination = destination
+        self.source = source
+        self.target = target
+        self.dry_run = dry_run
+        self.files_sent = 0
+        self.bytes_sent = 0
+        self.files_unchanged = 0
+        self.failures = []  # (relative path, reason)
+        self.error = None  # the whole job failed: why
+        self.seconds = 0.0
+        self.sent = []  # relative paths sent, or in a dry run would be sent
+
+    @property
+    def files_failed(self):
+        return len(self.failures)
+
+    @property
+    def ok(self):
+        return self.error is None and not self.failures
+
+    @property
+    def status(self):
+        if self.error is not None:
+            return "failed"
+        if self.failures:
+            return "partial"
+        return "dry-run" if self.dry_run else "ok"
+
+    def to_dict(self):
+        return {
+            "destination": self.destination,
+            "source": self.source,
+            "target": self.target,
+            "status": self.status,
+            "files_sent": self.files_sent,
+            "bytes_sent": self.bytes_sent,
+            "files_unchanged": self.files_unchanged,
+            "files_failed": self.files_failed,
+            "failures": [{"path": path, "reason": reason} for path, reason in self.failures],
+            "error": self.error,
+            "seconds": round(self.seconds, 3),
+            ("would_send" if self.dry_run else "sent"): self.sent,
+        }
+
+
+class BackupReport:
+    """Every job of one run; `ok` is True when every job succeeded."""
+
+    def __init__(self, config_path, dry_run=False, jobs=(), notes=(), disabled=False):
+        self.config_path = config_path
+        self.dry_run = dry_run
+        self.jobs = list(jobs)
+        self.notes = list(notes)
+        self.disabled = disabled
+
+    @property
+    def ok(self):
+        return all(job.ok for job in self.jobs)
+
+    @property
+    def exit_code(self):
+        return 0 if self.ok else 1
+
+    def to_dict(self):
+        return {
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "config": self.config_path,
+            "dry_run": self.dry_run,
+            "disabled": self.disabled,
+            "notes": self.notes,
+            "jobs": [job.to_dict() for job in self.jobs],
+        }
+
+    def rows(self):
+        """Summary rows: destination, source, sent, unchanged, failed, bytes, time."""
+        return [(job.destination, job.source, str(job.files_sent), str(job.files_unchanged),
+                 "error" if job.error else str(job.files_failed), format_bytes(job.bytes_sent),
+                 f"{job.seconds:.1f} s") for job in self.jobs]
+
+    def headings(self):
+        return ("destination", "source", "would send" if self.dry_run else "sent", "unchanged", "failed", "bytes",
+                "time")
+
+    def summary(self):
+        """The plain-text table printed at the end of a run, then one line per problem."""
+        lines = list(self.notes)
+        if self.jobs:
+            table = [self.headings(), *self.rows()]
+            widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
+            for row in table:
+                cells = [cell.ljust(width) if column < 2 else cell.rjust(width)
+                         for column, (cell, width) in enumerate(zip(row, widths, strict=True))]
+                lines.append("  ".join(cells).rstrip())
+        for job in self.jobs:
+            where = f"{job.destination}/{job.source}"
+            if job.error:
+                lines.append(f"{where}: FAILED: {job.error}")
+            for path, reason in job.failures:
+                lines.append(f"{where}: not sent: {path}: {reason}")
+            if job.dry_run:
+                lines.extend(f"{where}: would send {path}" for path in job.sent)
+        lines.append(self.verdict())
+        return "\n".join(lines)
+
+    def verdict(self):
+        if self.disabled:
+            return "backups are disabled (backups.enabled: false): nothing to do"
+        failed = sum(not job.ok for job in self.jobs)
+        done = "dry run (nothing changed)" if self.dry_run else "backup"
+        if not self.jobs:
+            return f"{done}: no jobs to run"
+        if failed:
+            return f"{done}: {failed} of {len(self.jobs)} jobs FAILED"
+        return f"{done}: all {len(self.jobs)} jobs ok"
+
+    def _repr_html_(self):
+        import html
+
+        head = "".join(f"<th>{html.escape(cell)}</th>" for cell in self.headings())
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in self.rows())
+        problems = "".join(f"<li>{html.escape(line)}</li>" for line in self.summary().splitlines()
+                           if ": FAILED: " in line or ": not sent: " in line)
+        return (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+                f"{'<ul>' + problems + '</ul>' if problems else ''}<p>{html.escape(self.verdict())}</p>")
+
+    def __repr__(self):
+        return f"<BackupReport ok={self.ok} jobs={len(self.jobs)} dry_run={self.dry_run}>"
+
+
+def format_bytes(count):
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} B"

@@ -1,0 +1,149 @@
+"""rsync destinations: a local folder, a mounted share, or user@host:/path over ssh.
+
+`rsync -a --update` does the incremental work; we read its itemized output (one line per
+changed item, in the C locale so odd bytes come back as \\#ooo escapes) and its --stats.
+"""
+
+import os
+import re
+
+from .. import proc
+from ..errors import TransportError
+
+PARTIAL_DIR = ".rsync-partial"
+ITEM = re.compile(r"^([<>ch.*][fdLDS][^|]{9})\|(\d+)\|(.*)$")
+FILE_PROBLEM = re.compile(r'^rsync: (?:\[\w+\] )?(.*?) "(.*)"(?: failed)?: (.*?)(?: \(\d+\))?$')
+VANISHED = re.compile(r'^file has vanished: "(.*)"$')
+REGULAR_FILES = re.compile(r"^Number of files: \d+ \(reg: (\d+)")
+ESCAPE = re.compile(rb"\\#([0-7]{3})")
+# Failures of one file or folder; anything else on stderr fails the whole job.
+FILE_ACTIONS = ("send_files failed to open", "opendir", "readlink", "link_stat", "readdir", "recv_generator",
+                "mkstemp", "rename", "stat")
+EXIT_MEANINGS = {
+    1: "syntax or usage error", 2: "protocol incompatibility", 3: "errors selecting input/output files",
+    5: "error starting client-server protocol", 10: "error in socket I/O", 11: "error in file I/O",
+    12: "error in rsync protocol data stream", 20: "interrupted", 30: "timeout in data send/receive",
+    35: "timeout waiting for daemon connection", 255: "ssh could not connect",
+}
+
+
+def rsync_argv(job):
+    """The rsync command for one job; a pure function of the job, tested without running it."""
+    destination = job.destination
+    argv = ["rsync", "-a", "--update", "--mkpath", "--out-format=%i|%l|%n", "--stats", "--no-h"]
+    if job.dry_run:
+        argv.append("--dry-run")
+    if destination.keep_partial:
+        argv.append(f"--partial-dir={partial_dir(job.target)}")
+    if destination.ssh_command:
+        import shlex
+
+        argv.append("--rsh=" + shlex.join(destination.ssh_command))
+    argv.extend(f"--exclude={pattern}" for pattern in job.source.exclude)
+    argv.extend(destination.rsync_options)
+    argv.extend([job.source.path.rstrip("/") + "/", job.target.rstrip("/") + "/"])
+    return argv
+
+
+def partial_dir(target):
+    """One partial folder at the top of the target: absolute, so rsync does not stat one per folder."""
+    host, colon, path = target.partition(":") if _is_remote(target) else ("", "", target)
+    if not path.startswith("/"):
+        return PARTIAL_DIR
+    return f"{path.rstrip('/')}/{PARTIAL_DIR}"
+
+
+def _is_remote(target):
+    head = target.split("/", 1)[0]
+    return ":" in head
+
+
+def unescape(name):
+    """rsync's \\#ooo escapes back to the file name's own bytes."""
+    if "\\#" not in name:
+        return name
+    raw = ESCAPE.sub(lambda match: bytes([int(match.group(1), 8)]), name.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "surrogateescape")
+
+
+class OutputReader:
+    """Reads rsync's stdout and stderr lines into a JobResult."""
+
+    def __init__(self, job, result, log):
+        self.job = job
+        self.result = result
+        self.log = log
+        self.regular_files = None
+        self.other_errors = []
+
+    def take_stdout(self, line):
+        item = ITEM.match(line)
+        if item:
+            code, size, name = item.groups()
+            if code[0] in "<>" and code[1] == "f":
+                name = unescape(name)
+                self.result.files_sent += 1
+                self.result.bytes_sent += int(size)
+                self.result.sent.append(name)
+                self.log.debug(f"{'would send' if self.job.dry_run else 'sent'} {name}")
+            return
+        count = REGULAR_FILES.match(line)
+        if count:
+            self.regular_files = int(count.group(1))
+
+    def take_stderr(self, lines):
+        for line in lines:
+            vanished = VANISHED.match(line)
+            problem = FILE_PROBLEM.match(line)
+            if vanished:
+                self.fail_file(vanished.group(1), "vanished during the backup")
+            elif problem and problem.group(1).startswith(FILE_ACTIONS) and "No space left" not in line:
+                self.fail_file(problem.group(2), problem.group(3))
+            elif line.strip() and not line.startswith("rsync error:"):
+                self.other_errors.append(line)
+
+    def fail_file(self, path, reason):
+        path = unescape(path)
+        for root in (self.job.source.path, self.job.target):
+            prefix = root.rstrip("/") + "/"
+            if path.startswith(prefix):
+                path = path[len(prefix):]
+                break
+        self.result.failures.append((path, reason))
+        self.log.warning(f"not sent: {path}: {reason}")
+
+    def finish(self):
+        if self.regular_files is not None:
+            self.result.files_unchanged = max(0, self.regular_files - self.result.files_sent
+                                              - self.result.files_failed)
+
+
+class Rsync:
+    """Sends a source folder with `rsync -a --update`."""
+
+    name = "rsync"
+
+    def __init__(self, destination, log):
+        self.destination = destination
+        self.log = log
+
+    def send(self, job, result):
+        """See transports/__init__.py."""
+        if not os.path.isdir(job.source.path):
+            raise TransportError(f"source folder {job.source.path} does not exist")
+        reader = OutputReader(job, result, self.log)
+        outcome = proc.run(rsync_argv(job), timeout=self.destination.timeout, log=self.log,
+                           env={"LC_ALL": "C"}, on_line=reader.take_stdout)
+        reader.take_stderr(outcome.stderr_lines)
+        reader.finish()
+        if outcome.timed_out:
+            raise TransportError(f"rsync stopped after the {self.destination.timeout:g} s timeout")
+        if outcome.returncode not in (0, 23, 24) or (outcome.returncode and reader.other_errors):
+            raise TransportError(self.explain(outcome.returncode, reader.other_errors))
+
+    def explain(self, returncode, errors):
+        """One line saying why rsync failed: its own first complaint, else what its exit code means."""
+        first = next((line for line in errors if not line.startswith("rsync: connection unexpectedly closed")),
+                     errors[0] if errors else None)
+        meaning = EXIT_MEANINGS.get(returncode, "failed")
+        return f"{first} (rsync exit {returncode}: {meaning})" if first else f"rsync exit {returncode}: {meaning}"
