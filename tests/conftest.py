@@ -1,0 +1,72 @@
+"""Shared fixtures: a lab folder with its own config, and the real command run on it."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parent.parent
+SCRIPT = PROJECT / "scripts" / "backup_system.py"
+
+
+class Lab:
+    """A temporary lab: data folders, a config file, and the backup command run against them."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.config = self.root / "config" / "config.yaml"
+
+    def path(self, relative):
+        return self.root / relative
+
+    def write(self, relative, content="", mtime=None):
+        """Write a file (text or bytes); mtime: seconds since the epoch, default now."""
+        target = self.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content if isinstance(content, bytes) else content.encode())
+        if mtime is not None:
+            os.utime(target, (mtime, mtime))
+        return target
+
+    def write_newer(self, relative, content):
+        """Rewrite a file with a modification time clearly after the previous one."""
+        target = self.root / relative
+        before = target.stat().st_mtime if target.exists() else time.time()
+        return self.write(relative, content, mtime=max(time.time(), before + 2))
+
+    def write_config(self, text):
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(textwrap.dedent(text))
+        return self.config
+
+    def run(self, *args, env=None, timeout=120):
+        """Run scripts/backup_system.py as a user would; returns CompletedProcess with text output."""
+        argv = [sys.executable, str(SCRIPT), *args]
+        if "--config" not in args and args[:1] != ("config",):
+            argv[2:2] = ["--config", str(self.config)]
+        return subprocess.run(argv, capture_output=True, text=True, cwd=self.root, timeout=timeout,
+                              env={**os.environ, **(env or {})})
+
+    def summary_line(self, output, destination, source):
+        """The summary table row of one job."""
+        for line in output.splitlines():
+            cells = line.split()
+            if cells[:2] == [destination, source]:
+                return line
+        raise AssertionError(f"no summary row for {destination}/{source} in:\n{output}")
+
+
+@pytest.fixture
+def lab(tmp_path):
+    return Lab(tmp_path / "lab")
+
+
+def tree(folder):
+    """{relative path: bytes} of every regular file under folder."""
+    folder = Path(folder)
+    return {str(path.relative_to(folder)): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file() and not path.is_symlink()}

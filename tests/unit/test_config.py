@@ -1,0 +1,218 @@
+"""The config schema: the team's block loads as it means, every mistake is one located line."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from backup_system.config import load_config
+from backup_system.errors import ConfigError
+from backup_system.plan import build_jobs
+from tests.conftest import SCRIPT
+
+TEAM_BLOCK = """\
+backups:
+  enabled: true
+  compression:
+    enabled: false
+  destinations:
+    smb:
+      enabled: true
+      base_path: "smb://ramanfile.local/ramanfiles/cole"
+      csvs_path: "smb://ramanfile.local/ramanfiles/cole/flyTrackingData"
+      results_path: "smb://ramanfile.local/ramanfiles/cole/Figures"
+      use_compression: false
+    box:
+      enabled: true
+      remote: "Box-Folder"
+      folder: "Ramanlab-Backups"
+      use_compression: false
+    secured:
+      enabled: true
+      base_path: "/securedstorage/DATAsec/cole/Data-secured"
+      use_compression: false
+"""
+
+
+def write(tmp_path, text, name="config.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def error_of(tmp_path, text):
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_the_teams_existing_block_loads_unchanged_with_inferred_types(tmp_path):
+    config = load_config(write(tmp_path, TEAM_BLOCK))
+    types = {name: destination.type for name, destination in config.destinations.items()}
+    assert types == {"smb": "smb", "box": "rclone", "secured": "rsync"}
+    assert config.compression.enabled is False
+    assert all(destination.use_compression is False for destination in config.destinations.values())
+
+
+def test_the_teams_block_sends_csvs_and_results_where_it_says(tmp_path):
+    jobs, _ = build_jobs(load_config(write(tmp_path, TEAM_BLOCK)))
+    targets = {(job.destination.name, job.source.name): job.target for job in jobs}
+    assert targets == {
+        ("smb", "csvs"): "smb://ramanfile.local/ramanfiles/cole/flyTrackingData",
+        ("smb", "results"): "smb://ramanfile.local/ramanfiles/cole/Figures",
+        ("box", "csvs"): "Box-Folder:Ramanlab-Backups/csvs",
+        ("box", "results"): "Box-Folder:Ramanlab-Backups/results",
+        ("secured", "csvs"): "/securedstorage/DATAsec/cole/Data-secured/csvs",
+        ("secured", "results"): "/securedstorage/DATAsec/cole/Data-secured/results",
+    }
+
+
+def test_relative_paths_are_relative_to_the_config_folder_and_env_and_home_expand(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_DISK", "/mnt/lab disk")
+    monkeypatch.setenv("HOME", "/home/ada")
+    config = load_config(write(tmp_path, """\
+backups:
+  state_dir: state
+  sources:
+    csvs: {path: ../data/csvs}
+    home: {path: ~/notes}
+  destinations:
+    secured: {base_path: "${LAB_DISK}/backup"}
+    remote: {base_path: "ada@server:/srv/backup"}
+"""))
+    assert config.state_dir == str(tmp_path / "state")
+    assert config.sources["csvs"].path == os.path.normpath(tmp_path / ".." / "data" / "csvs")
+    assert config.sources["home"].path == "/home/ada/notes"
+    assert config.destinations["secured"].base_path == "/mnt/lab disk/backup"
+    assert config.destinations["remote"].base_path == "ada@server:/srv/backup"
+    assert config.log_file == str(tmp_path / "logs" / "backup.log")
+
+
+def test_roots_make_one_source_per_subfolder_and_a_destination_may_take_only_some_sources(tmp_path):
+    for child in ("run-1", "run-2"):
+        (tmp_path / "archives" / child).mkdir(parents=True)
+    (tmp_path / "archives" / "stray.txt").write_text("not a folder")
+    config = load_config(write(tmp_path, """\
+backups:
+  sources:
+    csvs: {path: data/csvs}
+    scans: {roots: [archives]}
+  destinations:
+    everything: {base_path: /backup}
+    scans_only: {base_path: /scans, sources: [scans], scans_path: /elsewhere/scans}
+"""))
+    jobs, _ = build_jobs(config)
+    targets = [(job.destination.name, job.source.name, job.target) for job in jobs]
+    assert targets == [
+        ("everything", "csvs", "/backup/csvs"),
+        ("everything", "scans/run-1", "/backup/scans/run-1"),
+        ("everything", "scans/run-2", "/backup/scans/run-2"),
+        ("scans_only", "scans/run-1", "/elsewhere/scans/run-1"),
+        ("scans_only", "scans/run-2", "/elsewhere/scans/run-2"),
+    ]
+
+
+def test_disabled_destinations_are_noted_not_run(tmp_path):
+    jobs, notes = build_jobs(load_config(write(tmp_path, TEAM_BLOCK.replace("enabled: true\n      remote", "enabled: false\n      remote"))))
+    assert {job.destination.name for job in jobs} == {"smb", "secured"}
+    assert notes == ["box: disabled (enabled: false), not run"]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"nothere\.yaml: no such config file"):
+        load_config(str(tmp_path / "nothere.yaml"))
+
+
+def test_unreadable_file_is_one_line_and_exit_2(tmp_path):
+    path = write(tmp_path, TEAM_BLOCK)
+    os.chmod(path, 0)
+    os.chmod(tmp_path, 0o755)
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    result = subprocess.run([*as_nobody, sys.executable, str(SCRIPT), "config", "validate", "--config", path],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == f"{path}: cannot read: Permission denied\n"
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    message = error_of(tmp_path, "backups:\n  enabled: true\n  sources: [unclosed\n")
+    assert message.startswith(f"{tmp_path / 'config.yaml'}:")
+    assert "invalid YAML" in message
+
+
+def test_no_backups_section(tmp_path):
+    assert "no 'backups:' section" in error_of(tmp_path, "analysis:\n  threshold: 3\n")
+
+
+def test_unknown_key_names_line_key_and_the_closest_valid_name(tmp_path):
+    message = error_of(tmp_path, "backups:\n  enabled: true\n  destinatons:\n    x: {base_path: /b}\n")
+    assert message == f"{tmp_path / 'config.yaml'}:3: backups.destinatons: unknown key (did you mean 'destinations'?)"
+
+
+def test_wrong_type(tmp_path):
+    message = error_of(tmp_path, 'backups:\n  destinations:\n    secured:\n      base_path: /b\n      enabled: "maybe"\n')
+    assert message == f"{tmp_path / 'config.yaml'}:5: backups.destinations.secured.enabled: expected true or false, got 'maybe'"
+
+
+def test_destination_whose_type_cannot_be_inferred(tmp_path):
+    message = error_of(tmp_path, "backups:\n  destinations:\n    mystery:\n      enabled: true\n")
+    assert ":3: backups.destinations.mystery: cannot tell the destination's type" in message
+
+
+def test_destination_naming_an_unknown_source(tmp_path):
+    message = error_of(tmp_path, "backups:\n  destinations:\n    secured:\n      base_path: /b\n      sources: [csvs, figures]\n")
+    assert ":5: backups.destinations.secured.sources.1: no source named 'figures'" in message
+
+
+def test_source_path_key_naming_an_unknown_source(tmp_path):
+    message = error_of(tmp_path, "backups:\n  destinations:\n    secured:\n      base_path: /b\n      figures_path: /f\n")
+    assert ":5: backups.destinations.secured.figures_path: names no source 'figures'" in message
+
+
+def test_rsync_destination_without_base_path(tmp_path):
+    message = error_of(tmp_path, "backups:\n  destinations:\n    secured:\n      type: rsync\n")
+    assert ":3: backups.destinations.secured: 'base_path' is required for an rsync destination" in message
+
+
+def test_rclone_destination_without_remote(tmp_path):
+    message = error_of(tmp_path, "backups:\n  destinations:\n    box:\n      type: rclone\n      folder: x\n")
+    assert "backups.destinations.box: 'remote' is required" in message
+
+
+def test_a_key_for_another_transport_is_refused(tmp_path):
+    message = error_of(tmp_path, "backups:\n  destinations:\n    secured:\n      base_path: /b\n      folder: x\n")
+    assert ":5: backups.destinations.secured.folder: 'folder' is for rclone destinations, this one is rsync" in message
+
+
+def test_unset_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_DISK", raising=False)
+    message = error_of(tmp_path, "backups:\n  destinations:\n    secured:\n      base_path: ${NO_SUCH_DISK}/x\n")
+    assert ":4: backups.destinations.secured.base_path: environment variable NO_SUCH_DISK is not set" in message
+
+
+def test_duplicate_key(tmp_path):
+    message = error_of(tmp_path, "backups:\n  enabled: true\n  enabled: false\n")
+    assert ":3: backups.enabled: duplicate key" in message
+
+
+def test_source_needs_exactly_one_of_path_and_roots(tmp_path):
+    message = error_of(tmp_path, "backups:\n  sources:\n    csvs: {exclude: ['*.tmp']}\n")
+    assert ":3: backups.sources.csvs: give 'path'" in message
+
+
+def test_wrong_choice(tmp_path):
+    message = error_of(tmp_path, "backups:\n  compression:\n    format: rar\n")
+    assert ":3: backups.compression.format: expected one of zip, 7z, got 'rar'" in message
+
+
+def test_config_file_path_comes_from_the_environment_when_not_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKUP_SYSTEM_CONFIG", write(tmp_path, TEAM_BLOCK, "lab.yaml"))
+    assert load_config().path.endswith("lab.yaml")
+
+
+def test_other_top_level_sections_are_ignored(tmp_path):
+    config = load_config(write(tmp_path, "analysis:\n  anything: [1, 2]\n" + TEAM_BLOCK))
+    assert set(config.destinations) == {"smb", "box", "secured"}
