@@ -75,7 +75,7 @@ def run(argv, *, timeout, log, secrets=(), env=None, cwd=None, on_line=None, inp
 def _collect(pipe, take):
     with pipe:
         for raw in pipe:
-            take(raw.rstrip(b"\n").decode("utf-8", "surrogateescape"))
+            take(raw.rstrip(b"\r\n").decode("utf-8", "surrogateescape"))  # ssh ends its lines with \r\n
 
 
 def _feed(pipe, data):

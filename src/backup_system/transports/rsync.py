@@ -157,5 +157,5 @@ class Rsync:
         """One line saying why rsync failed: its own first complaint, else what its exit code means."""
         first = next((line for line in errors if not line.startswith("rsync: connection unexpectedly closed")),
                      errors[0] if errors else None)
-        meaning = EXIT_MEANINGS.get(returncode, "failed")
+        meaning = "ssh could not connect" if first and first.startswith("ssh:") else EXIT_MEANINGS.get(returncode, "failed")
         return f"{first} (rsync exit {returncode}: {meaning})" if first else f"rsync exit {returncode}: {meaning}"
