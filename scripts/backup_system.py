@@ -11,9 +11,9 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "src"))
 
-try:
-    import yaml  # noqa: F401 - the one dependency every run needs
-except ImportError:
+import importlib.util  # noqa: E402
+
+if importlib.util.find_spec("yaml") is None:  # looked up, not imported: a run may not need to parse YAML
     venv_python = os.path.join(ROOT, ".venv", "bin", "python")
     if os.path.exists(venv_python) and not os.environ.get("BACKUP_SYSTEM_REEXEC"):
         os.environ["BACKUP_SYSTEM_REEXEC"] = "1"

@@ -60,6 +60,12 @@ class Lab:
         raise AssertionError(f"no summary row for {destination}/{source} in:\n{output}")
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Keep the tests' parsed-config cache out of the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 @pytest.fixture
 def lab(tmp_path):
     return Lab(tmp_path / "lab")

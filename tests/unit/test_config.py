@@ -216,3 +216,17 @@ def test_config_file_path_comes_from_the_environment_when_not_given(tmp_path, mo
 def test_other_top_level_sections_are_ignored(tmp_path):
     config = load_config(write(tmp_path, "analysis:\n  anything: [1, 2]\n" + TEAM_BLOCK))
     assert set(config.destinations) == {"smb", "box", "secured"}
+
+
+def test_an_unchanged_config_skips_the_yaml_parser_and_an_edit_takes_effect_at_once(tmp_path):
+    path = write(tmp_path, TEAM_BLOCK)
+    probe = ("import sys; from backup_system.config import load_config; "
+             f"config = load_config({path!r}); print(config.destinations['box'].folder, 'yaml' in sys.modules)")
+
+    def folder_and_whether_yaml_was_parsed():
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+
+    assert folder_and_whether_yaml_was_parsed() == ["Ramanlab-Backups", "True"]
+    assert folder_and_whether_yaml_was_parsed() == ["Ramanlab-Backups", "False"]
+    (tmp_path / "config.yaml").write_text(TEAM_BLOCK.replace("Ramanlab-Backups", "New-Folder"))
+    assert folder_and_whether_yaml_was_parsed() == ["New-Folder", "True"]
