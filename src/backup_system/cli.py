@@ -15,6 +15,7 @@ from . import log as logs
 from .errors import BackupError, ConfigError, LockHeld
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+OPTIONS_WITH_VALUES = ("--config", "--only", "--pipeline")
 SHORTHANDS = (("--smb-only", "smb"), ("--box-only", "box"), ("--secured-only", "secured"))
 
 
@@ -56,13 +57,23 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _terminate)
     json_output = "--json" in argv
     try:
-        command = COMMANDS.get(argv[0]) if argv else None
-        return command(argv[1:]) if command else backup_command(argv)
+        command, rest = split_command(argv)
+        return COMMANDS[command](rest)
     except BackupError as error:
         return report_error(error, json_output)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def split_command(argv):
+    """The subcommand wherever it stands (`--config X run` or `run --config X`), and the other words."""
+    takes_value = False
+    for index, word in enumerate(argv):
+        if not takes_value and word in COMMANDS:
+            return word, argv[:index] + argv[index + 1:]
+        takes_value = word in OPTIONS_WITH_VALUES
+    return "backup", argv
 
 
 def _terminate(signum, frame):

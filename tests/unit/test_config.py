@@ -230,3 +230,14 @@ def test_an_unchanged_config_skips_the_yaml_parser_and_an_edit_takes_effect_at_o
     assert folder_and_whether_yaml_was_parsed() == ["Ramanlab-Backups", "False"]
     (tmp_path / "config.yaml").write_text(TEAM_BLOCK.replace("Ramanlab-Backups", "New-Folder"))
     assert folder_and_whether_yaml_was_parsed() == ["New-Folder", "True"]
+
+
+def test_config_show_masks_every_field_the_schema_marks_secret(tmp_path, monkeypatch):
+    from backup_system import config as schema
+
+    key = "backups.destinations.*.credentials_file"
+    monkeypatch.setitem(schema.FIELD_BY_KEY, key, schema.FIELD_BY_KEY[key]._replace(secret=True))
+    shown = schema.effective_config(load_config(write(tmp_path, TEAM_BLOCK.replace(
+        "      use_compression: false\n    box:", "      credentials_file: /home/ada/.smbcredentials\n    box:"))))
+    assert shown["backups"]["destinations"]["smb"]["credentials_file"] == "***"
+    assert "/home/ada" not in repr(shown)

@@ -1,0 +1,145 @@
+"""The command line as a user meets it: run around a pipeline, config subcommands, the shim, output."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT, SCRIPT
+
+CONFIG = """\
+backups:
+  name: lab
+  log_file: ../logs/backup.log
+  state_dir: ../state
+  sources:
+    csvs: {path: ../data/csvs}
+    results: {path: ../data/results}
+  destinations:
+    secured: {base_path: ../backups/secured}
+    box: {remote: Box-Folder, folder: Lab, enabled: false}
+pipeline:
+  command: [python3, -c, "open('data/csvs/from_pipeline.csv', 'w').write('p\\\\n')"]
+  workdir: ..
+"""
+
+FAILING_PIPELINE = "python3 -c \"open('data/results/late.svg', 'w').write('<svg/>'); raise SystemExit(3)\""
+
+
+@pytest.fixture
+def piped_lab(lab):
+    lab.write_config(CONFIG)
+    lab.write("data/csvs/a.csv", "1\n")
+    lab.write("data/results/r.txt", "r\n")
+    return lab
+
+
+def test_run_backs_up_runs_the_configured_pipeline_and_backs_up_its_output(piped_lab):
+    result = piped_lab.run("run")
+    assert result.returncode == 0, result.stderr
+    assert piped_lab.path("backups/secured/csvs/from_pipeline.csv").read_text() == "p\n"
+    assert "pipeline ok; backup before: exit 0; backup after: exit 0" in result.stderr
+
+
+def test_when_the_pipeline_fails_the_after_backup_still_runs_and_the_exit_is_nonzero(piped_lab):
+    result = piped_lab.run("run", "--pipeline", FAILING_PIPELINE)
+    assert result.returncode == 3
+    assert piped_lab.path("backups/secured/results/late.svg").read_text() == "<svg/>"
+    assert "pipeline FAILED (exit 3)" in result.stderr
+
+
+def test_make_run_wraps_the_pipeline_given_on_the_make_command_line(piped_lab):
+    if not (PROJECT / ".venv" / ".installed").exists():
+        pytest.skip("make setup has not run in this checkout")
+    result = subprocess.run(["make", "-s", "-C", str(PROJECT), "run", f"PIPELINE={FAILING_PIPELINE}"],
+                            capture_output=True, text=True, cwd=piped_lab.root, timeout=300,
+                            env={**os.environ, "BACKUP_SYSTEM_CONFIG": str(piped_lab.config)})
+    assert result.returncode != 0
+    assert "pipeline FAILED (exit 3)" in result.stderr
+    # The pipeline ran in pipeline.workdir (the lab), and the after-backup sent what it wrote.
+    assert piped_lab.path("backups/secured/results/late.svg").read_text() == "<svg/>"
+
+
+def test_a_missing_pipeline_command_is_exit_2_before_anything_runs(piped_lab):
+    piped_lab.write_config(CONFIG.split("pipeline:")[0])
+    result = piped_lab.run("run")
+    assert result.returncode == 2
+    assert "pipeline.command is not set" in result.stderr
+    assert not piped_lab.path("backups").exists()
+
+
+def test_config_validate_names_each_destination_and_its_type(piped_lab):
+    result = piped_lab.run("config", "validate", "--config", str(piped_lab.config))
+    assert result.returncode == 0
+    assert result.stdout.strip().endswith("ok; destinations: secured (rsync), box (rclone, disabled)")
+
+
+def test_config_show_prints_the_effective_config_with_defaults_filled_in(piped_lab):
+    import yaml
+
+    result = piped_lab.run("config", "show", "--config", str(piped_lab.config))
+    assert result.returncode == 0, result.stderr
+    shown = yaml.safe_load(result.stdout)["backups"]
+    secured = shown["destinations"]["secured"]
+    assert secured["type"] == "rsync" and secured["keep_partial"] is True and secured["timeout"] == 21600
+    assert secured["base_path"] == str(piped_lab.path("backups/secured"))
+    assert "remote" not in secured
+    assert shown["destinations"]["box"]["type"] == "rclone"
+    assert shown["compression"] == {"enabled": False, "format": "zip",
+                                    "output_dir": str(piped_lab.path("config/backups_compressed"))}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["--quiet", "--verbose"], "not allowed with argument"),
+    (["config", "explode"], "invalid choice: 'explode'"),
+])
+def test_a_usage_mistake_is_one_line_and_exit_2(piped_lab, argv, message):
+    result = piped_lab.run(*argv)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_quiet_prints_nothing_when_all_is_well_and_verbose_shows_commands(piped_lab):
+    quiet = piped_lab.run("-q")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    verbose = piped_lab.run("-v")
+    assert "secured/csvs: run ['rsync', '-a', '--update'" in verbose.stderr
+
+
+def test_help_lists_every_flag_and_the_subcommands(piped_lab):
+    result = piped_lab.run("--help")
+    assert result.returncode == 0
+    for flag in ("--config", "--dry-run", "--only", "--smb-only", "--box-only", "--secured-only", "--compress",
+                 "--no-compress", "--verbose", "--quiet", "--json", "config validate|show", "run [--pipeline CMD]"):
+        assert flag in result.stdout
+
+
+def copy_of_the_shim(tmp_path):
+    """The script and package alone, as in a fresh clone before `make setup`."""
+    project = tmp_path / "checkout"
+    shutil.copytree(PROJECT / "src", project / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    (project / "scripts").mkdir()
+    shutil.copy(SCRIPT, project / "scripts" / "backup_system.py")
+    return project
+
+
+def test_the_shim_says_run_make_setup_when_no_dependencies_and_no_venv(tmp_path):
+    project = copy_of_the_shim(tmp_path)
+    result = subprocess.run([sys.executable, "-S", str(project / "scripts" / "backup_system.py"), "--help"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "backup_system: its Python packages are missing: run make setup first"
+
+
+def test_the_shim_reruns_itself_under_the_projects_venv(tmp_path):
+    project = copy_of_the_shim(tmp_path)
+    (project / ".venv").symlink_to(PROJECT / ".venv")
+    result = subprocess.run([sys.executable, "-S", str(project / "scripts" / "backup_system.py"), "--help"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "--secured-only" in result.stdout
