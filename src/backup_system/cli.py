@@ -8,6 +8,7 @@ Exit status: 0 every job succeeded, 1 a job failed, 2 usage or config error, 3 l
 """
 
 import argparse
+import os
 import signal
 import sys
 
@@ -26,8 +27,14 @@ class Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message} (see --help)")
 
 
+def help_formatter(prog):
+    # With an explicit width argparse skips importing shutil (and bz2, lzma) on every run.
+    columns = os.get_terminal_size().columns if sys.stdout.isatty() else 100
+    return argparse.RawDescriptionHelpFormatter(prog, width=columns - 2)
+
+
 def backup_parser(prog="backup_system.py", description=__doc__):
-    parser = Parser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog=prog, description=description, formatter_class=help_formatter)
     add_backup_options(parser)
     return parser
 
@@ -42,7 +49,8 @@ def add_backup_options(parser):
         parser.add_argument(flag, dest="only", action="append_const", const=name, help=f"same as --only {name}")
     compress = parser.add_mutually_exclusive_group()
     compress.add_argument("--compress", dest="compress", action="store_const", const=True, default=None,
-                          help="send archives to every destination this run")
+                          help="send archives to every destination this run (the compression stage is not in "
+                               "this version yet: accepted, no effect)")
     compress.add_argument("--no-compress", dest="compress", action="store_const", const=False,
                           help="send plain trees to every destination this run")
     loudness = parser.add_mutually_exclusive_group()
@@ -64,6 +72,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # a bug of ours: one line, the traceback only when asked for
+        if "-v" in argv or "--verbose" in argv:
+            import traceback
+
+            traceback.print_exc()
+        print(f"internal error: {error!r} (run again with -v to see where)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def split_command(argv):
@@ -91,11 +106,11 @@ def backup_command(argv):
     return backup(args)
 
 
-def backup(args):
+def backup(args, config=None):
     """Run the backup the parsed options describe, print its summary, return the exit status."""
     from .runner import run_backup
 
-    report = run_backup(args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
+    report = run_backup(config or args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
                         console_level=console_level(args))
     if args.json:
         import json
@@ -126,7 +141,8 @@ def exit_code_for(error):
 
 
 def config_command(argv):
-    parser = Parser(prog="backup_system.py config", description="check or print the configuration")
+    parser = Parser(prog="backup_system.py config", description="check or print the configuration",
+                    formatter_class=help_formatter)
     parser.add_argument("action", choices=("validate", "show"))
     parser.add_argument("--config", metavar="PATH")
     args = parser.parse_args(argv)
@@ -154,13 +170,21 @@ def run_command(argv):
 
     config = load_config(args.config)
     command = _pipeline_command(args.pipeline, config)
-    before = backup(args)
+    before = backup_around_pipeline(args, config)
     print(f"running the pipeline: {' '.join(command)}", file=sys.stderr, flush=True)
     pipeline = run_attached(command, cwd=config.pipeline.workdir)
-    after = backup(args)
+    after = backup_around_pipeline(args, config)
     outcome = "ok" if pipeline == 0 else f"FAILED (exit {pipeline})"
     print(f"pipeline {outcome}; backup before: exit {before}; backup after: exit {after}", file=sys.stderr)
     return pipeline or max(before, after)
+
+
+def backup_around_pipeline(args, config):
+    """A backup whose held lock is reported but does not keep the pipeline from running."""
+    try:
+        return backup(args, config)
+    except LockHeld as error:
+        return report_error(error, args.json)
 
 
 def _pipeline_command(given, config):

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Benchmark backup_system against the bare tool it drives.
+
+    .venv/bin/python bench/run.py [--scenario nochange|startup|all] [--files N] [--folders M] [--repeat K]
+
+Scenarios (see bench/README.md):
+  nochange  a backup run when nothing has changed, to a local rsync destination:
+            bare `rsync -a --update`, bare rsync with the exact flags our transport
+            passes, and `scripts/backup_system.py -q`, timed alternately.
+  startup   `scripts/backup_system.py --help`, and `python -c pass` for reference.
+
+Everything is built in a temporary folder under /tmp, removed at the end.
+Standard library only, plus the project's own package (imported from src/).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "src"))
+VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
+PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable
+BACKUP_SCRIPT = os.path.join(ROOT, "scripts", "backup_system.py")
+RATIO_GOAL = 1.10
+STARTUP_GOAL_SECONDS = 0.3
+FILE_BODY = b"x" * 99 + b"\n"  # ~100 bytes
+
+CONFIG_YAML = """\
+backups:
+  name: bench
+  log_file: logs/backup.log
+  state_dir: state
+  sources:
+    data: {path: src}
+  destinations:
+    secured: {base_path: ours}
+"""
+# The same without rsync's --partial-dir, whose per-file check is most of rsync's own extra cost.
+CONFIG_NO_PARTIAL_YAML = CONFIG_YAML.replace("{base_path: ours}", "{base_path: ours_no_partial, keep_partial: false}")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description="benchmark backup_system against bare rsync")
+    parser.add_argument("--scenario", choices=("nochange", "startup", "all"), default="all")
+    parser.add_argument("--files", type=int, default=100_000, help="files in the source tree (default 100000)")
+    parser.add_argument("--folders", type=int, default=2_000, help="folders they are spread over (default 2000)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs of each command (default 7)")
+    return parser.parse_args()
+
+
+# --- building the data ---------------------------------------------------------------------------
+
+def make_tree(root, files, folders):
+    """`files` small files spread evenly over `folders` folders under root."""
+    folders = max(1, min(folders, files))
+    for folder_index in range(folders):
+        folder = os.path.join(root, f"d{folder_index:05d}")
+        os.makedirs(folder)
+        for file_index in range(folder_index, files, folders):
+            with open(os.path.join(folder, f"f{file_index:07d}.txt"), "wb") as stream:
+                stream.write(FILE_BODY)
+
+
+def write_config(workdir, name="config.yaml", text=CONFIG_YAML):
+    path = os.path.join(workdir, name)
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    return path
+
+
+def our_rsync_argv(config_path, target):
+    """The argv our rsync transport would run for the config's one job, pointed at `target` instead."""
+    from backup_system.config import load_config
+    from backup_system.plan import build_jobs
+    from backup_system.transports.rsync import rsync_argv
+
+    jobs, _ = build_jobs(load_config(config_path))
+    if len(jobs) != 1:
+        raise SystemExit(f"bench: expected one job from {config_path}, got {len(jobs)}")
+    return rsync_argv(jobs[0]._replace(target=target))
+
+
+# --- running and timing --------------------------------------------------------------------------
+
+def run(argv, env=None):
+    """Run argv from the repo root, output captured; stop the benchmark if it fails."""
+    completed = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} exited {completed.returncode}:\n{completed.stderr}")
+    return completed
+
+
+def seconds_to_run(argv, env=None):
+    started = time.perf_counter()
+    run(argv, env)
+    return time.perf_counter() - started
+
+
+def time_alternately(commands, repeat):
+    """Each command `repeat` times, interleaved (the order rotates each round); label -> list of seconds."""
+    labels = list(commands)
+    times = {label: [] for label in labels}
+    for round_index in range(repeat):
+        shift = round_index % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            argv, env = commands[label]
+            times[label].append(seconds_to_run(argv, env))
+        print(f"  round {round_index + 1}/{repeat}: "
+              + ", ".join(f"{label} {times[label][-1]:.3f}s" for label in labels), flush=True)
+    return times
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+
+def no_change_scenario(workdir, files, folders, repeat):
+    """Bring both destinations up to date, then time no-change runs of bare rsync and of ours."""
+    source, bare = os.path.join(workdir, "src"), os.path.join(workdir, "bare")
+    print(f"building {files} files in {folders} folders under {source} ...", flush=True)
+    started = time.perf_counter()
+    make_tree(source, files, folders)
+    print(f"  built in {time.perf_counter() - started:.1f} s", flush=True)
+    config = write_config(workdir)
+    ours = [PYTHON, BACKUP_SCRIPT, "--config", config, "-q"]
+    ours_no_partial = [PYTHON, BACKUP_SCRIPT, "--config",
+                       write_config(workdir, "no_partial.yaml", CONFIG_NO_PARTIAL_YAML), "-q"]
+    bare_plain = ["rsync", "-a", "--update", source + "/", bare + "/"]
+    bare_our_flags = our_rsync_argv(config, bare)
+    print("first (full) runs: ours and bare rsync ...", flush=True)
+    run(ours)  # exits the benchmark unless it returns 0
+    run(ours_no_partial)
+    run(bare_plain)
+    check_nothing_sent(ours)
+    check_nothing_sent(ours_no_partial)
+    print(f"our rsync flags: {' '.join(bare_our_flags)}")
+    commands = {
+        "bare": (bare_plain, None),
+        "bare, our flags": (bare_our_flags, {**os.environ, "LC_ALL": "C"}),  # our transport sets LC_ALL=C too
+        "ours": (ours, None),
+        "ours, keep_partial: false": (ours_no_partial, None),
+    }
+    print(f"timing {repeat} rounds, alternating ...", flush=True)
+    return time_alternately(commands, repeat)
+
+
+def check_nothing_sent(ours):
+    """One extra, untimed run with --json: it must succeed and send nothing."""
+    report = json.loads(run([*ours, "--json"]).stdout)
+    sent = sum(job["files_sent"] for job in report["jobs"])
+    if not report["ok"] or sent:
+        raise SystemExit(f"bench: a no-change run was not clean: ok={report['ok']}, files sent={sent}")
+    unchanged = sum(job["files_unchanged"] for job in report["jobs"])
+    print(f"  check: a no-change run of ours sent 0 files, {unchanged} unchanged", flush=True)
+
+
+def startup_scenario(repeat):
+    commands = {
+        "--help": ([PYTHON, BACKUP_SCRIPT, "--help"], None),
+        "python -c pass": ([PYTHON, "-c", "pass"], None),
+    }
+    print(f"timing start-up, {repeat} rounds, alternating ...", flush=True)
+    return time_alternately(commands, repeat)
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+def table_rows(no_change, startup):
+    rows = []
+    if no_change:
+        bare, same_flags, ours = (statistics.median(no_change[label]) for label in ("bare", "bare, our flags", "ours"))
+        verdict = "goal met" if ours / bare <= RATIO_GOAL else f"goal <= {RATIO_GOAL:.2f}x NOT met"
+        rows += [
+            ("no-change bare rsync", no_change["bare"], ""),
+            ("no-change bare rsync, our flags", no_change["bare, our flags"], f"{same_flags / bare:.2f}x bare"),
+            ("no-change backup_system", no_change["ours"],
+             f"{ours / bare:.2f}x bare, {ours / same_flags:.2f}x same flags ({verdict})"),
+        ]
+        no_partial = statistics.median(no_change["ours, keep_partial: false"])
+        verdict = "goal met" if no_partial / bare <= RATIO_GOAL else f"goal <= {RATIO_GOAL:.2f}x NOT met"
+        rows.append(("no-change, keep_partial: false", no_change["ours, keep_partial: false"],
+                     f"{no_partial / bare:.2f}x bare ({verdict})"))
+    if startup:
+        help_median = statistics.median(startup["--help"])
+        verdict = "met" if help_median < STARTUP_GOAL_SECONDS else "NOT met"
+        rows += [
+            ("--help start-up", startup["--help"], f"goal < {STARTUP_GOAL_SECONDS} s: {verdict}"),
+            ("python -c pass (reference)", startup["python -c pass"], ""),
+        ]
+    return rows
+
+
+def print_table(rows):
+    print(f"\n{'scenario':34} {'median s':>9} {'min s':>8}   ratio")
+    for name, times, note in rows:
+        print(f"{name:34} {statistics.median(times):9.3f} {min(times):8.3f}   {note}".rstrip())
+
+
+def main():
+    args = parse_args()
+    workdir = tempfile.mkdtemp(prefix="backup_system_bench_", dir="/tmp")
+    # backup_system keeps a parsed copy of each config under $XDG_CACHE_HOME: keep ours in the
+    # temp folder too (the first run fills it, as on an everyday machine), so nothing is left behind.
+    os.environ["XDG_CACHE_HOME"] = os.path.join(workdir, "cache")
+    try:
+        no_change = startup = None
+        if args.scenario in ("nochange", "all"):
+            no_change = no_change_scenario(workdir, args.files, args.folders, args.repeat)
+        if args.scenario in ("startup", "all"):
+            startup = startup_scenario(args.repeat)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_table(table_rows(no_change, startup))
+
+
+if __name__ == "__main__":
+    main()
