@@ -108,17 +108,25 @@ def backup_command(argv):
 
 def backup(args, config=None):
     """Run the backup the parsed options describe, print its summary, return the exit status."""
-    from .runner import run_backup
-
-    report = run_backup(config or args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
-                        console_level=console_level(args))
+    report = run_backup_for(args, config)
     if args.json:
-        import json
-
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        print_json(report.to_dict())
     elif not args.quiet or not report.ok:
         print(report.summary())
     return report.exit_code
+
+
+def run_backup_for(args, config=None):
+    from .runner import run_backup
+
+    return run_backup(config or args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
+                      console_level=console_level(args))
+
+
+def print_json(data):
+    import json
+
+    print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def report_error(error, json_output):
@@ -161,30 +169,48 @@ def config_command(argv):
 
 
 def run_command(argv):
-    """Back up, run the analysis pipeline, back up again; the after-backup runs even if the pipeline fails."""
+    """Back up, run the analysis pipeline, back up again; the after-backup runs even if the pipeline fails.
+
+    Exits with the pipeline's own status when it fails, else with the worse backup status.
+    With --json, stdout holds one document: both reports and the pipeline's outcome.
+    """
     parser = backup_parser("backup_system.py run", "back up, run the analysis pipeline, back up again")
     parser.add_argument("--pipeline", metavar="CMD", help="the command to wrap (default: pipeline.command)")
     args = parser.parse_args(argv)
+    import shlex
+
     from .config import load_config
+    from .log import Log
     from .proc import run_attached
 
     config = load_config(args.config)
     command = _pipeline_command(args.pipeline, config)
     before = backup_around_pipeline(args, config)
-    print(f"running the pipeline: {' '.join(command)}", file=sys.stderr, flush=True)
-    pipeline = run_attached(command, cwd=config.pipeline.workdir)
+    log = Log(config.log_file, console_level(args))
+    log.info(f"running the pipeline in {config.pipeline.workdir}: {shlex.join(command)}")
+    log.debug(f"run {command}")
+    pipeline = run_attached(command, cwd=config.pipeline.workdir, output_to_stderr=args.json)
+    log.info(f"pipeline {'ok' if pipeline == 0 else f'FAILED (exit {pipeline})'}")
+    log.close()
     after = backup_around_pipeline(args, config)
+    if args.json:
+        print_json({"before": before[1], "pipeline": {"command": command, "exit_code": pipeline},
+                    "after": after[1]})
     outcome = "ok" if pipeline == 0 else f"FAILED (exit {pipeline})"
-    print(f"pipeline {outcome}; backup before: exit {before}; backup after: exit {after}", file=sys.stderr)
-    return pipeline or max(before, after)
+    print(f"pipeline {outcome}; backup before: exit {before[0]}; backup after: exit {after[0]}", file=sys.stderr)
+    return pipeline or max(before[0], after[0])
 
 
 def backup_around_pipeline(args, config):
-    """A backup whose held lock is reported but does not keep the pipeline from running."""
+    """(exit status, report data) of one backup; a held lock is reported and the pipeline still runs."""
     try:
-        return backup(args, config)
+        report = run_backup_for(args, config)
     except LockHeld as error:
-        return report_error(error, args.json)
+        print(error, file=sys.stderr)
+        return EXIT_LOCKED, {"ok": False, "exit_code": EXIT_LOCKED, "error": str(error)}
+    if not args.json and (not args.quiet or not report.ok):
+        print(report.summary())
+    return report.exit_code, report.to_dict()
 
 
 def _pipeline_command(given, config):

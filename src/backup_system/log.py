@@ -1,7 +1,7 @@
 """Messages to the console and to a rotating log file, each tagged with the job it belongs to.
 
 A small writer of our own instead of `logging.handlers`: that import alone costs more than
-a third of the start-up budget of an everyday run (notes/startup.md), and we need only
+a third of what an everyday no-change run may add to rsync's own time, and we need only
 levels, a prefix and size-based rotation.
 """
 

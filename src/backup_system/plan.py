@@ -65,7 +65,7 @@ def build_jobs(config, only=(), dry_run=False):
     expanded = {name: expand_sources(spec) for name, spec in config.sources.items()}
     jobs = []
     for destination in destinations:
-        for spec_name in destination.sources or config.sources:
+        for spec_name in config.sources if destination.sources is None else destination.sources:
             for source in expanded[spec_name]:
                 jobs.append(Job(destination, source, target_for(destination, spec_name, source), dry_run))
     return jobs, notes

@@ -3,11 +3,12 @@
 Argument lists only, never a shell. Each command is logged once with secrets masked,
 bounded by a timeout, and its output streamed line by line to the caller. Built on the
 standard library's subprocess rather than `sh`: `sh` costs ~63 ms to import on every run,
-more than our whole start-up budget (notes/startup.md), and we need none of its sugar.
+more than our whole start-up budget for an everyday run, and we need none of its sugar.
 """
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections import deque, namedtuple
@@ -101,13 +102,16 @@ def _stop(process):
         process.wait()
 
 
-def run_attached(argv, cwd=None):
-    """Run a user's command (the analysis pipeline) on our terminal; return its exit status."""
+def run_attached(argv, cwd=None, output_to_stderr=False):
+    """Run a user's command (the analysis pipeline) on our terminal; return its exit status.
+
+    output_to_stderr keeps our stdout for a machine-readable report (--json).
+    """
     try:
-        return subprocess.call(argv, cwd=cwd)
+        return subprocess.call(argv, cwd=cwd, stdout=sys.stderr if output_to_stderr else None)
     except FileNotFoundError:
-        print(f"{argv[0]}: command not found", flush=True)
+        print(f"{argv[0]}: command not found", file=sys.stderr, flush=True)
         return 127
     except PermissionError:
-        print(f"{argv[0]}: permission denied", flush=True)
+        print(f"{argv[0]}: permission denied", file=sys.stderr, flush=True)
         return 126

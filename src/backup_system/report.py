@@ -122,8 +122,8 @@ class BackupReport:
         if not self.jobs:
             return f"{done}: no jobs to run"
         if failed:
-            return f"{done}: {failed} of {len(self.jobs)} jobs FAILED"
-        return f"{done}: all {len(self.jobs)} jobs ok"
+            return f"{done}: {failed} of {plural(len(self.jobs), 'job')} FAILED"
+        return f"{done}: {'the' if len(self.jobs) == 1 else 'all'} {plural(len(self.jobs), 'job')} ok"
 
     def _repr_html_(self):
         import html
@@ -138,6 +138,10 @@ class BackupReport:
 
     def __repr__(self):
         return f"<BackupReport ok={self.ok} jobs={len(self.jobs)} dry_run={self.dry_run}>"
+
+
+def plural(count, word):
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def format_bytes(count):

@@ -5,10 +5,10 @@ import time
 
 from . import log as logs
 from .config import load_config
-from .errors import BackupError
+from .errors import BackupError, LockHeld
 from .lock import RunLock
 from .plan import build_jobs
-from .report import BackupReport, JobResult
+from .report import BackupReport, JobResult, plural
 from .transports import transport_for
 
 
@@ -24,14 +24,19 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
     log = logs.Log(config.log_file, console_level, stream)
     try:
         if not config.enabled:
-            log.info("backups are disabled (backups.enabled: false): nothing to do")
+            log.debug("backups are disabled (backups.enabled: false): nothing to do")  # the summary says so
             return BackupReport(config.path, dry_run, disabled=True)
         jobs, notes = build_jobs(config, tuple(only), dry_run)
         for note in notes:
             log.debug(note)  # the summary shows notes; the log file keeps them too
-        with RunLock(os.path.join(config.state_dir, f"{config.name}.lock"), log):
-            log.info(f"{'dry run' if dry_run else 'backup'} started: {len(jobs)} jobs, config {config.path}")
-            results = [run_job(job, log) for job in jobs]
+        try:
+            with RunLock(os.path.join(config.state_dir, f"{config.name}.lock"), log):
+                log.info(f"{'dry run' if dry_run else 'backup'} started: {plural(len(jobs), 'job')}, "
+                         f"config {config.path}")
+                results = [run_job(job, log) for job in jobs]
+        except LockHeld as error:
+            log.debug(f"not run: {error}")
+            raise
         report = BackupReport(config.path, dry_run, results, notes)
         log.debug(report.verdict())
         return report

@@ -50,6 +50,19 @@ def test_when_the_pipeline_fails_the_after_backup_still_runs_and_the_exit_is_non
     assert "pipeline FAILED (exit 3)" in result.stderr
 
 
+def test_run_with_json_prints_one_document_and_logs_the_pipeline(piped_lab):
+    import json
+
+    result = piped_lab.run("run", "--json", "--pipeline", "python3 -c \"print('pipeline chatter')\"")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["pipeline"] == {"command": ["python3", "-c", "print('pipeline chatter')"], "exit_code": 0}
+    assert document["before"]["ok"] and document["after"]["ok"]
+    assert "pipeline chatter" in result.stderr
+    log = piped_lab.path("logs/backup.log").read_text()
+    assert "running the pipeline in" in log and "pipeline ok" in log
+
+
 def test_make_run_wraps_the_pipeline_given_on_the_make_command_line(piped_lab):
     if not (PROJECT / ".venv" / ".installed").exists():
         pytest.skip("make setup has not run in this checkout")

@@ -279,3 +279,5 @@ def test_a_transfer_past_its_timeout_fails_only_that_job(secured_lab):
     assert result.returncode == 1
     assert "secured/csvs: FAILED: rsync stopped after the 1 s timeout" in result.stdout
     assert_no_traceback(result)
+    csvs = job(json_report(secured_lab.run("--json")), "secured", "csvs")
+    assert csvs["sent"] == [] and csvs["bytes_sent"] == 0  # the cut-off big.bin is not counted as sent

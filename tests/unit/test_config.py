@@ -115,6 +115,11 @@ backups:
     ]
 
 
+def test_an_empty_sources_list_sends_nothing_rather_than_everything(tmp_path):
+    jobs, _ = build_jobs(load_config(write(tmp_path, "backups:\n  destinations:\n    secured: {base_path: /b, sources: []}\n")))
+    assert jobs == []
+
+
 def test_disabled_destinations_are_noted_not_run(tmp_path):
     jobs, notes = build_jobs(load_config(write(tmp_path, TEAM_BLOCK.replace("enabled: true\n      remote", "enabled: false\n      remote"))))
     assert {job.destination.name for job in jobs} == {"smb", "secured"}

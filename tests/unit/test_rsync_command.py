@@ -21,7 +21,7 @@ def job(target="/backup/csvs", dry_run=False, exclude=("*.tmp", "-odd"), **overr
 
 def test_local_target_gets_update_mkpath_one_top_level_partial_dir_and_trailing_slashes():
     assert rsync_argv(job()) == [
-        "rsync", "-a", "--update", "--mkpath", "--out-format=%i|%l|%n", "--stats", "--no-h",
+        "rsync", "-a", "--update", "--mkpath", "--out-format=%i|%l|%b|%n", "--stats", "--no-h",
         "--partial-dir=/backup/csvs/.rsync-partial", "--exclude=*.tmp", "--exclude=-odd",
         "/lab/data/csvs/", "/backup/csvs/"]
 
@@ -54,8 +54,8 @@ def test_itemized_output_stats_and_errors_fill_the_job_result():
     current = job()
     result = JobResult("secured", "csvs", current.target)
     reader = OutputReader(current, result, Log())
-    for line in [">f+++++++++|100|a b.csv", "cd+++++++++|4096|sub/", ">f.st......|7|sub/new\\#012line.csv",
-                 ".f..t......|5|touched.csv", "", "Number of files: 12 (reg: 10, dir: 2)",
+    for line in [">f+++++++++|100|100|a b.csv", "cd+++++++++|4096|0|sub/", ">f.st......|7|3|sub/new\\#012line.csv",
+                 ".f..t......|5|0|touched.csv", "", "Number of files: 12 (reg: 10, dir: 2)",
                  "Number of regular files transferred: 2"]:
         reader.take_stdout(line)
     reader.take_stderr([

@@ -2,6 +2,8 @@
 
 `rsync -a --update` does the incremental work; we read its itemized output (one line per
 changed item, in the C locale so odd bytes come back as \\#ooo escapes) and its --stats.
+The %b in --out-format makes rsync print a file's line when its transfer has finished,
+not when it starts, so a file cut off by a timeout or an interrupt is never counted as sent.
 """
 
 import os
@@ -11,7 +13,7 @@ from .. import proc
 from ..errors import TransportError
 
 PARTIAL_DIR = ".rsync-partial"
-ITEM = re.compile(r"^([<>ch.*][fdLDS][^|]{9})\|(\d+)\|(.*)$")
+ITEM = re.compile(r"^([<>ch.*][fdLDS][^|]{9})\|(\d+)\|\d+\|(.*)$")
 FILE_PROBLEM = re.compile(r'^rsync: (?:\[\w+\] )?(.*?) "(.*)"(?: failed)?: (.*?)(?: \(\d+\))?$')
 VANISHED = re.compile(r'^file has vanished: "(.*)"$')
 REGULAR_FILES = re.compile(r"^Number of files: \d+ \(reg: (\d+)")
@@ -30,7 +32,7 @@ EXIT_MEANINGS = {
 def rsync_argv(job):
     """The rsync command for one job; a pure function of the job, tested without running it."""
     destination = job.destination
-    argv = ["rsync", "-a", "--update", "--mkpath", "--out-format=%i|%l|%n", "--stats", "--no-h"]
+    argv = ["rsync", "-a", "--update", "--mkpath", "--out-format=%i|%l|%b|%n", "--stats", "--no-h"]
     if job.dry_run:
         argv.append("--dry-run")
     if destination.keep_partial:
