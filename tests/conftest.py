@@ -60,6 +60,28 @@ class Lab:
         raise AssertionError(f"no summary row for {destination}/{source} in:\n{output}")
 
 
+def as_nobody_argv(folder):
+    """argv that runs the backup command as the unprivileged user `nobody`, from a copy in `folder`.
+
+    The checkout (and its .venv) may sit in a folder only root can enter, so the package,
+    the script and PyYAML are copied into a world-readable folder and run by the base
+    interpreter without site-packages.
+    """
+    import shutil
+
+    import yaml
+
+    copy = Path(folder) / "backup_system_copy"
+    shutil.copytree(PROJECT / "src" / "backup_system", copy / "src" / "backup_system",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(Path(yaml.__file__).parent, copy / "src" / "yaml", ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "scripts").mkdir()
+    shutil.copy(SCRIPT, copy / "scripts" / "backup_system.py")
+    subprocess.run(["chmod", "-R", "a+rX", str(copy)], check=True)
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    return [*as_nobody, os.path.realpath(sys.executable), "-S", str(copy / "scripts" / "backup_system.py")]
+
+
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory, monkeypatch):
     """Keep the tests' parsed-config cache out of the user's ~/.cache."""

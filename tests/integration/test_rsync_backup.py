@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SCRIPT, Lab, tree
+from tests.conftest import SCRIPT, Lab, as_nobody_argv, tree
 
 AWKWARD_NAMES = [
     "with space.csv",
@@ -165,8 +165,7 @@ def nobody_lab():
 
 
 def run_as_nobody(lab, *args):
-    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-            sys.executable, str(SCRIPT), "--config", str(lab.config), *args]
+    argv = [*as_nobody_argv(lab.root.parent / "copies" / str(len(args))), "--config", str(lab.config), *args]
     return subprocess.run(argv, capture_output=True, text=True, cwd=lab.root, timeout=60)
 
 

@@ -1,15 +1,17 @@
 """The config schema: the team's block loads as it means, every mistake is one located line."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 from backup_system.config import load_config
 from backup_system.errors import ConfigError
 from backup_system.plan import build_jobs
-from tests.conftest import SCRIPT
+from tests.conftest import as_nobody_argv
 
 TEAM_BLOCK = """\
 backups:
@@ -131,13 +133,16 @@ def test_missing_file(tmp_path):
         load_config(str(tmp_path / "nothere.yaml"))
 
 
-def test_unreadable_file_is_one_line_and_exit_2(tmp_path):
-    path = write(tmp_path, TEAM_BLOCK)
+def test_unreadable_file_is_one_line_and_exit_2():
+    folder = tempfile.mkdtemp(prefix="unreadable-config-")
+    os.chmod(folder, 0o755)
+    path = os.path.join(folder, "config.yaml")
+    with open(path, "w") as stream:
+        stream.write(TEAM_BLOCK)
     os.chmod(path, 0)
-    os.chmod(tmp_path, 0o755)
-    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
-    result = subprocess.run([*as_nobody, sys.executable, str(SCRIPT), "config", "validate", "--config", path],
+    result = subprocess.run([*as_nobody_argv(folder), "config", "validate", "--config", path],
                             capture_output=True, text=True)
+    shutil.rmtree(folder)
     assert result.returncode == 2
     assert result.stderr == f"{path}: cannot read: Permission denied\n"
 
