@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	$(PY) -m ipykernel install --user --name backup-system --display-name "Python (backup-system)" >/dev/null
+	@$(PY) -m compileall -q src  # byte-code ready even where PYTHONDONTWRITEBYTECODE is set
 	@touch $@
 
 # PIPELINE="cmd args" wraps another command instead of the configured pipeline.command.
@@ -49,4 +50,5 @@ lint: $(STAMP)
 	$(PY) -m ruff check src tests scripts bench
 
 bench: setup
+	@$(PY) -m compileall -q src
 	$(PY) bench/run.py
