@@ -68,7 +68,20 @@ FIELDS = (
     field("backups.destinations.*.remote", "str", None, "the rclone remote's name, e.g. Box-Folder", types=("rclone",)),
     field("backups.destinations.*.folder", "str", "", "folder inside the rclone remote", types=("rclone",)),
     field("backups.destinations.*.credentials_file", "path", None,
-          "smbclient credentials file (username= / password= / domain=)", types=("smb",)),
+          "smbclient credentials file (lines username=, password=, optional domain=); must be chmod 600. "
+          "Absent: a guest session", types=("smb",)),
+    field("backups.destinations.*.remote_dir", "str", None,
+          "with base_path //host/share: the folder inside the share", types=("smb",)),
+    field("backups.destinations.*.port", "int", 445, "the SMB server's TCP port", types=("smb",)),
+    field("backups.destinations.*.smbclient_options", "strings", (),
+          "extra smbclient arguments, e.g. ['--option=client max protocol=SMB3']", types=("smb",)),
+    field("backups.destinations.*.method", "choice", "auto",
+          "auto: rsync to the mount point when the share is mounted here (cifs in /proc/mounts), else smbclient",
+          choices=("auto", "smbclient", "mount"), types=("smb",)),
+    field("backups.destinations.*.sessions", "int", 4, "smbclient sessions that upload side by side", types=("smb",)),
+    field("backups.destinations.*.remove_from_local", "bool", False,
+          "after a job, delete the local files whose copy on the server a fresh listing confirmed "
+          "(same size and time); never in a dry run", types=("smb",)),
     field("pipeline.command", "command", None, "the analysis command `make run` wraps (a string or a list; no shell)"),
     field("pipeline.workdir", "path", ".", "the folder the pipeline runs in"),
 )
@@ -272,6 +285,11 @@ class Validator:
             raise self.error(at, f"expected a positive number, got {_describe(value)}")
         return value
 
+    def kind_int(self, spec, value, at):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.error(at, f"expected a positive whole number, got {_describe(value)}")
+        return value
+
     def kind_str(self, spec, value, at):
         if isinstance(value, (dict, list, bool)):
             raise self.error(at, f"expected text, got {_describe(value)}")
@@ -354,6 +372,8 @@ class Validator:
                 raise self.error(at + ("sources", index),
                                  f"no source named '{source}'{_suggestion(source, sources)}")
         values["type"] = values["type"] or self.infer_type(values, paths, at)
+        if values["remote_dir"] and values["base_path"]:
+            values["base_path"] = f"{values['base_path'].rstrip('/')}/{values['remote_dir'].strip('/')}"
         self.check_type_keys(values["type"], raw, at)
         self.check_required(values, paths, sources, at)
         return Destination(name=str(name), paths=paths, **values)

@@ -59,6 +59,21 @@ def join_location(base, name):
     return f"{base.rstrip('/')}/{name}" if not base.endswith(":") else f"{base}{name}"
 
 
+def needs_transfer(local, remote, precision=1):
+    """The --update rule, for transports that compare trees themselves.
+
+    Send when the file is missing at the destination, has another size there, or is newer
+    here. A copy newer at the destination is never overwritten. Times are compared at the
+    destination's precision (seconds), since that is all it keeps.
+    """
+    if remote is None:
+        return True
+    local_time = int(local.mtime // precision * precision)
+    if remote.mtime > local_time:
+        return False
+    return remote.size != local.size or local_time > remote.mtime
+
+
 def build_jobs(config, only=(), dry_run=False):
     """Every (destination, source) job of this run, in config order, plus notes on what is skipped."""
     destinations, notes = select_destinations(config, only)

@@ -30,30 +30,20 @@ def redact(argv, secrets=()):
     return shown
 
 
-def run(argv, *, timeout, log, secrets=(), env=None, cwd=None, on_line=None, input_bytes=None):
+def run(argv, *, timeout, log, secrets=(), env=None, cwd=None, on_line=None, input_bytes=None, merge_stderr=False):
     """Run argv; give each stdout line (str, newline stripped) to on_line; return a Result.
 
-    env adds to (not replaces) this process's environment. Raises TransportError when the
-    program is missing. On timeout the process is killed and Result.timed_out is True.
+    env adds to (not replaces) this process's environment. merge_stderr sends stderr lines to
+    on_line too, in the order they were written. Raises TransportError when the program is
+    missing. On timeout the process is killed and Result.timed_out is True.
     """
-    log.debug(f"run {redact(argv, secrets)}")
     started = time.monotonic()
-    try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, **env} if env else None,
-            cwd=cwd,
-        )
-    except FileNotFoundError:
-        raise TransportError(f"{argv[0]} is not installed or not on PATH (run make setup)") from None
-    except PermissionError:
-        raise TransportError(f"{argv[0]} cannot be executed (permission denied)") from None
+    process = start(argv, log=log, secrets=secrets, env=env, cwd=cwd, stdin=input_bytes is not None,
+                    merge_stderr=merge_stderr)
     stderr_lines = deque(maxlen=STDERR_LINES_KEPT)
     expired = threading.Event()
-    readers = [threading.Thread(target=_collect, args=(process.stderr, stderr_lines.append), daemon=True)]
+    readers = [] if merge_stderr else [
+        threading.Thread(target=_collect, args=(process.stderr, stderr_lines.append), daemon=True)]
     if input_bytes is not None:
         readers.append(threading.Thread(target=_feed, args=(process.stdin, input_bytes), daemon=True))
     timer = threading.Timer(timeout, _expire, args=(process, expired))
@@ -71,6 +61,24 @@ def run(argv, *, timeout, log, secrets=(), env=None, cwd=None, on_line=None, inp
         if process.poll() is None:
             _stop(process)
     return Result(process.returncode, list(stderr_lines), time.monotonic() - started, expired.is_set())
+
+
+def start(argv, *, log, secrets=(), env=None, cwd=None, stdin=False, merge_stderr=False):
+    """Popen with our rules: logged with secrets masked, a missing program is a TransportError."""
+    log.debug(f"run {redact(argv, secrets)}")
+    try:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            env={**os.environ, **env} if env else None,
+            cwd=cwd,
+        )
+    except FileNotFoundError:
+        raise TransportError(f"{argv[0]} is not installed or not on PATH (run make setup)") from None
+    except PermissionError:
+        raise TransportError(f"{argv[0]} cannot be executed (permission denied)") from None
 
 
 def _collect(pipe, take):

@@ -16,6 +16,7 @@ class JobResult:
         self.files_sent = 0
         self.bytes_sent = 0
         self.files_unchanged = 0
+        self.files_removed = 0  # deleted at the source after a confirmed copy (smb remove_from_local)
         self.failures = []  # (relative path, reason)
         self.error = None  # the whole job failed: why
         self.seconds = 0.0
@@ -47,6 +48,7 @@ class JobResult:
             "bytes_sent": self.bytes_sent,
             "files_unchanged": self.files_unchanged,
             "files_failed": self.files_failed,
+            "files_removed": self.files_removed,
             "failures": [{"path": path, "reason": reason} for path, reason in self.failures],
             "error": self.error,
             "seconds": round(self.seconds, 3),

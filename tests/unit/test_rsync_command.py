@@ -8,9 +8,9 @@ from backup_system.transports.rsync import OutputReader, partial_dir, rsync_argv
 
 
 def destination(**overrides):
-    values = dict(name="secured", paths={}, type="rsync", enabled=True, base_path="/backup", sources=None,
-                  use_compression=None, timeout=60, keep_partial=True, ssh_command=None, rsync_options=(),
-                  remote=None, folder="", credentials_file=None)
+    values = dict.fromkeys(Destination._fields)
+    values.update(name="secured", paths={}, type="rsync", enabled=True, base_path="/backup", timeout=60,
+                  keep_partial=True, rsync_options=())
     values.update(overrides)
     return Destination(**values)
 

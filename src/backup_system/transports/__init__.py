@@ -16,7 +16,7 @@ import importlib
 
 from ..errors import TransportError
 
-TRANSPORTS = {"rsync": "rsync:Rsync"}
+TRANSPORTS = {"rsync": "rsync:Rsync", "smb": "smb:Smb"}
 
 
 def transport_for(destination, log):

@@ -1,0 +1,317 @@
+"""Backing up to an SMB share through smbclient, against a real Samba server on 127.0.0.1."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from backup_system.transports.smb import temp_name
+from tests.conftest import SCRIPT, tree
+from tests.integration.smbd import SambaServer
+
+ALLOWED_NAMES = [
+    "plain.csv",
+    "with space.csv",
+    "  leading and  doubled spaces.csv",
+    "single'quote.csv",
+    "semi;colon.csv",
+    "café é.csv",
+    "日本語.csv",
+    "-leading-dash.csv",
+    "looks  D  0  Mon Jan  1 000000 2024.csv",
+    "nested/deeper/folder with space/x.csv",
+    "y" * 251 + ".csv",  # 255 bytes, the longest name Linux allows
+]
+REFUSED = {
+    "star*.csv": "SMB cannot store * in a name",
+    "colon:name.csv": "SMB cannot store : in a name",
+    "question?.csv": "SMB cannot store ? in a name",
+    'double"quote.csv': 'SMB cannot store " in a name',
+    "less<more>.csv": "SMB cannot store < > in a name",
+    "pipe|.csv": "SMB cannot store | in a name",
+    "back\\slash.csv": "SMB cannot store \\\\ in a name",
+    "trailing space ": "name ends with a space, which SMB lists back mangled",
+    "trailing dot.": "name ends with a dot, which SMB lists back mangled",
+    "CON": "name 'CON' is reserved on Windows (listed back mangled)",
+    "aux.txt": "name 'aux' is reserved on Windows (listed back mangled)",
+    "tab\there.csv": "SMB cannot store \\t in a name",
+}
+
+
+@pytest.fixture
+def samba(tmp_path):
+    with SambaServer(tmp_path / "samba") as server:
+        yield server
+
+
+def smb_config(lab, samba, share="backup", password=None, **options):
+    """A lab whose `smb` destination is the test server; options go into the destination."""
+    credentials = samba.write_credentials(lab.root / "private" / "smbcredentials", password=password)
+    destination = {"base_path": samba.url(share, "lab"), "port": samba.port,
+                   "credentials_file": str(credentials), **options}
+    config = {"backups": {
+        "name": "lab", "log_file": "../logs/backup.log", "state_dir": "../state",
+        "sources": {"csvs": {"path": "../data/csvs", "exclude": ["*.tmp"]}, "results": {"path": "../data/results"}},
+        "destinations": {"smb": destination},
+    }}
+    lab.write_config(yaml.safe_dump(config, allow_unicode=True))
+
+
+@pytest.fixture
+def smb_lab(lab, samba):
+    lab.write("data/csvs/a.csv", "1,2\n", mtime=time.time() - 100)
+    lab.write("data/results/figure.png", bytes(range(256)) * 40, mtime=time.time() - 100)
+    smb_config(lab, samba)
+    return lab
+
+
+def report_of(result):
+    assert result.stdout.lstrip().startswith("{"), result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def job_of(result, source):
+    return next(job for job in report_of(result)["jobs"] if job["source"] == source)
+
+
+def on_server(samba, source, share="backup"):
+    return samba.share_path(share) / "lab" / source
+
+
+def no_temporary_files(folder):
+    return [path for path in folder.rglob(".bs~*")] == []
+
+
+def test_first_upload_puts_every_file_on_the_server_byte_identical_with_its_time(smb_lab, samba):
+    for index, name in enumerate(ALLOWED_NAMES):
+        smb_lab.write(f"data/csvs/{name}", f"{index},{name}\n", mtime=1700000000 + index)
+    result = smb_lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert tree(on_server(samba, "csvs")) == tree(smb_lab.path("data/csvs"))
+    assert tree(on_server(samba, "results")) == tree(smb_lab.path("data/results"))
+    for index, name in enumerate(ALLOWED_NAMES):
+        assert int(os.stat(on_server(samba, "csvs") / name).st_mtime) == 1700000000 + index
+    csvs = job_of(result, "csvs")
+    assert (csvs["files_sent"], csvs["files_failed"]) == (len(ALLOWED_NAMES) + 1, 0)
+    assert no_temporary_files(samba.share_path())
+
+
+def test_a_no_change_run_sends_nothing(smb_lab, samba):
+    for name in ALLOWED_NAMES:
+        smb_lab.write(f"data/csvs/{name}", name)
+    assert smb_lab.run().returncode == 0
+    csvs = job_of(smb_lab.run("--json"), "csvs")
+    assert (csvs["files_sent"], csvs["files_unchanged"]) == (0, len(ALLOWED_NAMES) + 1)
+
+
+def test_one_changed_and_one_new_file_are_all_that_move(smb_lab, samba):
+    smb_lab.write("data/csvs/b.csv", "b\n", mtime=time.time() - 100)
+    assert smb_lab.run().returncode == 0
+    smb_lab.write_newer("data/csvs/a.csv", "changed\n")
+    smb_lab.write("data/csvs/new.csv", "new\n")
+    csvs = job_of(smb_lab.run("--json"), "csvs")
+    assert sorted(csvs["sent"]) == ["a.csv", "new.csv"]
+    assert (csvs["files_sent"], csvs["bytes_sent"], csvs["files_unchanged"]) == (2, 12, 1)
+    assert (on_server(samba, "csvs") / "a.csv").read_text() == "changed\n"
+
+
+def test_a_file_newer_on_the_server_is_kept(smb_lab, samba):
+    assert smb_lab.run().returncode == 0
+    remote = on_server(samba, "csvs") / "a.csv"
+    remote.write_text("edited on the server, longer\n")
+    os.utime(remote, (time.time() + 3600, time.time() + 3600))
+    smb_lab.write("data/csvs/a.csv", "older local\n", mtime=time.time() - 3600)
+    csvs = job_of(smb_lab.run("--json"), "csvs")
+    assert csvs["files_sent"] == 0
+    assert remote.read_text() == "edited on the server, longer\n"
+
+
+def test_names_smb_cannot_store_are_named_counted_as_failed_and_not_resent(smb_lab, samba):
+    for name in REFUSED:
+        smb_lab.write(f"data/csvs/{name}", "x")
+    first = smb_lab.run("--json")
+    assert first.returncode == 1
+    csvs = job_of(first, "csvs")
+    assert {failure["path"]: failure["reason"] for failure in csvs["failures"]} == REFUSED
+    assert (csvs["files_sent"], csvs["files_failed"]) == (1, len(REFUSED))
+    assert sorted(os.listdir(on_server(samba, "csvs"))) == ["a.csv"]
+    again = job_of(smb_lab.run("--json"), "csvs")
+    assert (again["files_sent"], again["files_failed"]) == (0, len(REFUSED))
+    plain = smb_lab.run()
+    assert "smb/csvs: not sent: CON: name 'CON' is reserved on Windows" in plain.stdout
+
+
+def test_excluded_files_stay_behind(smb_lab, samba):
+    smb_lab.write("data/csvs/scratch.tmp", "temp")
+    smb_lab.write("data/csvs/sub/more.tmp", "temp")
+    assert smb_lab.run().returncode == 0
+    assert sorted(tree(on_server(samba, "csvs"))) == ["a.csv"]
+
+
+def test_dry_run_writes_nothing_and_lists_what_would_be_sent(smb_lab, samba):
+    smb_lab.write("data/csvs/sub/b.csv", "b")
+    result = smb_lab.run("--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "smb/csvs: would send a.csv" in result.stdout
+    assert "smb/csvs: would send sub/b.csv" in result.stdout
+    assert list(samba.share_path().iterdir()) == []
+
+
+def test_wrong_password_is_one_clear_line_and_fails_only_that_job(lab, samba):
+    lab.write("data/csvs/a.csv", "1")
+    lab.write("data/results/r.txt", "r")
+    smb_config(lab, samba, password="Wr0ng-Pa55word")
+    result = lab.run()
+    assert result.returncode == 1
+    assert "smb/csvs: FAILED: authentication failed for smbtest at //127.0.0.1/backup" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "Wr0ng-Pa55word" not in result.stdout + result.stderr + lab.path("logs/backup.log").read_text()
+
+
+def test_the_password_never_reaches_output_logs_or_process_arguments(smb_lab, samba):
+    smb_lab.write("data/csvs/big.bin", os.urandom(1 << 20))
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(smb_lab.config), "-v", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen_arguments = []
+    while process.poll() is None:
+        seen_arguments += [open(f"/proc/{pid}/cmdline", "rb").read() for pid in _pids_named("smbclient")]
+        time.sleep(0.01)
+    out, err = process.communicate()
+    shown = smb_lab.run("config", "show", "--config", str(smb_lab.config)).stdout
+    everything = out + err + shown + smb_lab.path("logs/backup.log").read_text()
+    assert samba.password not in everything
+    assert all(samba.password.encode() not in arguments for arguments in seen_arguments)
+
+
+def _pids_named(name):
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if open(f"/proc/{pid}/comm").read().strip() == name:
+                pids.append(pid)
+        except OSError:
+            pass
+    return pids
+
+
+def test_server_stopped_fails_the_job_with_a_clear_line(smb_lab, samba):
+    samba.stop()
+    result = smb_lab.run()
+    assert result.returncode == 1
+    assert "smb/csvs: FAILED: cannot reach //127.0.0.1/backup" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_missing_share(lab, samba):
+    lab.write("data/csvs/a.csv", "1")
+    lab.write("data/results/r.txt", "r")
+    smb_config(lab, samba, share="nosuchshare")
+    result = lab.run()
+    assert result.returncode == 1
+    assert "smb/csvs: FAILED: share 'nosuchshare' not found on 127.0.0.1" in result.stdout
+
+
+def test_permission_denied_on_a_read_only_share_names_each_file(lab, samba):
+    (samba.share_path("readonly") / "lab" / "csvs").mkdir(parents=True)
+    lab.write("data/csvs/a.csv", "1")
+    lab.write("data/results/r.txt", "r")
+    smb_config(lab, samba, share="readonly")
+    result = lab.run("--json")
+    assert result.returncode == 1
+    csvs = job_of(result, "csvs")
+    assert csvs["failures"] == [{"path": "a.csv", "reason": "permission denied on the server (NT_STATUS_ACCESS_DENIED)"}]
+
+
+def test_a_full_remote_disk_fails_the_file_and_leaves_nothing_truncated(lab, samba):
+    if not samba.has_tiny_share:
+        pytest.skip(samba.tiny_problem)
+    lab.write("data/csvs/small.csv", "1\n")
+    lab.write("data/csvs/zz-big.bin", os.urandom(2 << 20))
+    lab.write("data/results/r.txt", "r")
+    smb_config(lab, samba, share="tiny")
+    result = lab.run("--json")
+    assert result.returncode == 1
+    csvs = job_of(result, "csvs")
+    assert csvs["failures"] == [{"path": "zz-big.bin", "reason": "remote disk full (NT_STATUS_DISK_FULL)"}]
+    assert sorted(os.listdir(on_server(samba, "csvs", share="tiny"))) == ["small.csv"]
+
+
+def test_a_timeout_bounds_every_smbclient_call(smb_lab, samba):
+    smb_lab.write("data/csvs/big.bin", os.urandom(1 << 20))
+    smb_config(smb_lab, samba, timeout=0.001)
+    result = smb_lab.run()
+    assert result.returncode == 1
+    assert "smb/csvs: FAILED: smbclient stopped after the 0.001 s timeout" in result.stdout
+
+
+def test_a_run_killed_mid_upload_leaves_no_truncated_file_and_the_rerun_completes(smb_lab, samba):
+    big = os.urandom(1 << 20) * 64
+    smb_lab.write("data/csvs/big.bin", big)
+    smb_lab.write("data/csvs/other.csv", "other\n")
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(smb_lab.config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    folder = on_server(samba, "csvs")
+    partial = folder / temp_name("big.bin")
+    deadline = time.time() + 30
+    while time.time() < deadline and not (partial.exists() and partial.stat().st_size > 0):
+        time.sleep(0.001)
+    os.killpg(process.pid, signal.SIGKILL)  # the whole run, smbclient included, as a power cut would
+    process.wait()
+    assert 0 < partial.stat().st_size < len(big)
+    assert not (folder / "big.bin").exists()
+    result = smb_lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (folder / "big.bin").read_bytes() == big
+    assert tree(folder) == tree(smb_lab.path("data/csvs"))
+    assert no_temporary_files(samba.share_path())
+
+
+def test_remove_from_local_deletes_only_files_confirmed_on_the_server(smb_lab, samba):
+    smb_lab.write("data/csvs/sub/b.csv", "b\n")
+    smb_lab.write("data/csvs/CON", "refused, so it stays\n")
+    smb_config(smb_lab, samba, remove_from_local=True)
+    dry = smb_lab.run("--dry-run")
+    assert dry.returncode == 1 and smb_lab.path("data/csvs/a.csv").exists()
+    result = smb_lab.run("--json")
+    csvs = job_of(result, "csvs")
+    assert csvs["files_removed"] == 2
+    assert sorted(tree(smb_lab.path("data/csvs"))) == ["CON"]
+    assert (on_server(samba, "csvs") / "sub" / "b.csv").read_text() == "b\n"
+    assert "removed from local: sub/b.csv" in smb_lab.path("logs/backup.log").read_text()
+
+
+def test_smb_only_and_a_failing_smb_destination_beside_a_working_rsync_one(smb_lab, samba):
+    config = yaml.safe_load(smb_lab.config.read_text())
+    config["backups"]["destinations"]["secured"] = {"base_path": "../backups/secured"}
+    smb_lab.config.write_text(yaml.safe_dump(config))
+    only = smb_lab.run("--smb-only")
+    assert only.returncode == 0, only.stdout + only.stderr
+    assert not smb_lab.path("backups").exists()
+    samba.stop()
+    both = smb_lab.run()
+    assert both.returncode == 1
+    assert "smb/csvs: FAILED: cannot reach" in both.stdout
+    assert tree(smb_lab.path("backups/secured/csvs")) == tree(smb_lab.path("data/csvs"))
+
+
+def test_stray_temporary_files_from_an_interrupted_run_are_cleaned_up(smb_lab, samba):
+    assert smb_lab.run().returncode == 0
+    stray = on_server(samba, "csvs") / ".bs~0badf00d0badf00d.tmp"
+    stray.write_bytes(b"half a file")
+    assert smb_lab.run().returncode == 0
+    assert not stray.exists()
+
+
+def test_a_credentials_file_readable_by_others_is_refused(lab, samba):
+    lab.write("data/csvs/a.csv", "1")
+    lab.write("data/results/r.txt", "r")
+    smb_config(lab, samba)
+    os.chmod(lab.root / "private" / "smbcredentials", 0o644)
+    result = lab.run()
+    assert result.returncode == 1
+    assert "is readable by others: run chmod 600" in result.stdout

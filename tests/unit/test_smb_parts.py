@@ -1,0 +1,101 @@
+"""The pure parts of the smb transport: locations, names, listings, markers, the --update rule."""
+
+from backup_system.localtree import LocalFile, is_excluded
+from backup_system.plan import needs_transfer
+from backup_system.transports.smb import (
+    TEMP_NAME,
+    RemoteFile,
+    SmbTarget,
+    mounted_at,
+    parse_listing,
+    parse_target,
+    problems_by_file,
+    refusal,
+    temp_name,
+)
+
+LISTING = """\
+Try "help" to get a list of possible commands.
+  .                                   D        0  Tue Nov 24 23:23:55 2026
+  ..                                  D        0  Tue Nov 24 23:23:55 2026
+  top                                 D        0  Tue Nov 24 23:23:55 2026
+  looks  D  0  like columns.csv       A       12  Mon Jan  1 00:00:05 2024
+
+\\lab\\top
+  .                                   D        0  Tue Nov 24 23:23:55 2026
+  ..                                  D        0  Tue Nov 24 23:23:55 2026
+  nested                              D        0  Tue Nov 24 23:23:55 2026
+  a.txt                               A       10  Tue Nov 24 23:23:55 2026
+
+\\lab\\top\\nested
+  b with  spaces.txt                  A     2000  Tue Nov 24 23:23:56 2026
+
+		264212084 blocks of size 1024. 81450544 blocks available
+"""
+
+
+def test_locations_name_server_share_and_folder():
+    assert parse_target("smb://fileserver.local/share/lab/flyTrackingData") == SmbTarget(
+        "fileserver.local", "share", "lab/flyTrackingData")
+    assert parse_target("//host/share") == SmbTarget("host", "share", "")
+
+
+def test_a_listing_is_read_from_the_right_so_names_with_column_lookalikes_survive():
+    files, folders = parse_listing(LISTING.splitlines(), "lab")
+    assert folders == {"top", "top/nested"}
+    assert files == {
+        "looks  D  0  like columns.csv": RemoteFile(12, 1704067205),
+        "top/a.txt": RemoteFile(10, 1795562635),
+        "top/nested/b with  spaces.txt": RemoteFile(2000, 1795562636),
+    }
+
+
+def test_names_smb_stores_pass_and_the_others_say_why():
+    for name in ("a b.csv", "  x.csv", "it's.csv", "semi;colon", "日本.csv", "-dash", "folder/CONSOLE.txt"):
+        assert refusal(name) is None, name
+    assert refusal("a*b") == "SMB cannot store * in a name"
+    assert refusal("bad:folder/x.csv") == "SMB cannot store : in a folder name"
+    assert refusal("com1.log") == "name 'com1' is reserved on Windows (listed back mangled)"
+    assert refusal("x.") == "name ends with a dot, which SMB lists back mangled"
+    assert refusal("caf\udce9.csv") == "name is not valid UTF-8"
+
+
+def test_temporary_names_are_short_per_folder_and_recognised():
+    temp = temp_name("sub/" + "z" * 255)
+    assert temp.startswith("sub/.bs~") and len(temp) == len("sub/") + 24
+    assert TEMP_NAME.match(temp.split("/")[-1])
+    assert temp_name("a.csv") != temp_name("b.csv")
+
+
+def test_a_mounted_share_is_found_in_proc_mounts():
+    mounts = ("//FileServer/Share /mnt/lab\\040share cifs rw,relatime 0 0\n"
+              "/dev/vda / ext4 rw 0 0\n")
+    assert mounted_at(SmbTarget("fileserver", "share", "lab"), mounts) == "/mnt/lab share"
+    assert mounted_at(SmbTarget("fileserver", "other", ""), mounts) is None
+
+
+def test_messages_between_markers_belong_to_their_file():
+    lines = ['Try "help" to get a list of possible commands.',
+             "putting file /l/a.csv as \\.bs~1.tmp (10 kb/s)",
+             "chdir to /nonexistent/__backup_system_mark_0__ failed (No such file or directory)",
+             "NT_STATUS_ACCESS_DENIED opening remote file \\.bs~2.tmp",
+             "chdir to /nonexistent/__backup_system_mark_1__ failed (No such file or directory)"]
+    assert problems_by_file(lines, ["a.csv", "b.csv"]) == {
+        "b.csv": ["NT_STATUS_ACCESS_DENIED opening remote file \\.bs~2.tmp"]}
+
+
+def test_the_update_rule_at_whole_second_precision():
+    local = LocalFile("a", 10, 1000.7)
+    assert needs_transfer(local, None)
+    assert not needs_transfer(local, RemoteFile(10, 1000))
+    assert needs_transfer(local, RemoteFile(11, 1000))
+    assert needs_transfer(local, RemoteFile(10, 999))
+    assert not needs_transfer(local, RemoteFile(99, 1001))  # newer at the destination: kept
+
+
+def test_excludes_follow_rsync_rules_for_names_paths_anchors_and_folders():
+    assert is_excluded("sub/x.tmp", "x.tmp", False, ["*.tmp"])
+    assert is_excluded("a/cache/z", "z", False, ["cache/z"])
+    assert not is_excluded("a/cache/z", "z", False, ["/cache/z"])
+    assert is_excluded("cache", "cache", True, ["cache/"])
+    assert not is_excluded("cache", "cache", False, ["cache/"])
