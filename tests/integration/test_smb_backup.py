@@ -315,3 +315,37 @@ def test_a_credentials_file_readable_by_others_is_refused(lab, samba):
     result = lab.run()
     assert result.returncode == 1
     assert "is readable by others: run chmod 600" in result.stdout
+
+
+def test_remote_dir_and_smbclient_options_reach_the_server(lab, samba):
+    lab.write("data/csvs/a.csv", "1\n")
+    lab.write("data/results/r.txt", "r\n")
+    smb_config(lab, samba, base_path="//127.0.0.1/backup", remote_dir="lab/deeper",
+               smbclient_options=["--option=client max protocol=SMB3"])
+    result = lab.run("-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (samba.share_path() / "lab" / "deeper" / "csvs" / "a.csv").read_text() == "1\n"
+    assert "'--option=client max protocol=SMB3'" in result.stderr
+
+
+def test_method_mount_without_a_mount_fails_the_job_clearly(smb_lab, samba):
+    smb_config(smb_lab, samba, method="mount")
+    result = smb_lab.run()
+    assert result.returncode == 1
+    assert "smb/csvs: FAILED: //127.0.0.1/backup is not mounted on this machine (method: mount)" in result.stdout
+
+
+def test_a_mounted_share_is_written_through_rsync_to_its_mount_point(smb_lab, samba, tmp_path, monkeypatch):
+    """cifs cannot be mounted in this sandbox, so a mounts table naming a local folder stands in for one."""
+    from backup_system import run_backup
+    from backup_system.transports import smb
+
+    mount_point = tmp_path / "mnt" / "lab share"
+    mount_point.mkdir(parents=True)
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"//127.0.0.1/backup {str(mount_point).replace(' ', chr(92) + '040')} cifs rw 0 0\n")
+    monkeypatch.setattr(smb, "MOUNTS", str(mounts))
+    report = run_backup(str(smb_lab.config))
+    assert report.ok
+    assert (mount_point / "lab" / "csvs" / "a.csv").read_text() == "1,2\n"
+    assert list(samba.share_path().iterdir()) == []

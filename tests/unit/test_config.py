@@ -251,3 +251,11 @@ def test_config_show_masks_every_field_the_schema_marks_secret(tmp_path, monkeyp
         "      use_compression: false\n    box:", "      credentials_file: /home/ada/.smbcredentials\n    box:"))))
     assert shown["backups"]["destinations"]["smb"]["credentials_file"] == "***"
     assert "/home/ada" not in repr(shown)
+
+
+def test_an_smb_share_url_with_remote_dir_is_the_same_as_the_full_url(tmp_path):
+    config = load_config(write(tmp_path, "backups:\n  destinations:\n    smb:\n      base_path: //server/share\n"
+                                         "      remote_dir: lab/Data\n      port: 4445\n"))
+    smb = config.destinations["smb"]
+    assert (smb.type, smb.base_path, smb.port, smb.sessions, smb.method) == (
+        "smb", "//server/share/lab/Data", 4445, 4, "auto")

@@ -50,6 +50,7 @@ STATUS_MEANINGS = {
     "NT_STATUS_FILE_IS_A_DIRECTORY": "a folder of that name exists on the server",
     "NT_STATUS_OBJECT_NAME_COLLISION": "a file of that name exists on the server",
 }
+MOUNTS = "/proc/mounts"
 UNREACHABLE = ("NT_STATUS_CONNECTION_REFUSED", "NT_STATUS_HOST_UNREACHABLE", "NT_STATUS_NETWORK_UNREACHABLE",
                "NT_STATUS_IO_TIMEOUT", "NT_STATUS_CONNECTION_RESET", "NT_STATUS_CONNECTION_DISCONNECTED",
                "NT_STATUS_UNSUCCESSFUL", "NT_STATUS_INVALID_NETWORK_RESPONSE", "NT_STATUS_BAD_NETWORK_PATH")
@@ -253,7 +254,7 @@ class Smb:
         if method == "smbclient":
             return None
         try:
-            with open("/proc/mounts", encoding="utf-8", errors="surrogateescape") as stream:
+            with open(MOUNTS, encoding="utf-8", errors="surrogateescape") as stream:
                 mount = mounted_at(target, stream.read())
         except OSError:
             mount = None
