@@ -45,7 +45,11 @@ FIELDS = (
     field("backups.compression.enabled", "bool", False,
           "send zip/7z archives of each source instead of the tree (accepted; the stage is not in this version yet)"),
     field("backups.compression.format", "choice", "zip", "archive format", choices=("zip", "7z")),
-    field("backups.compression.output_dir", "path", "backups_compressed", "where archives are built"),
+    field("backups.compression.output_dir", "path", "backups_compressed",
+          "where archives are built: <output_dir>/<source>/<source>-<YYYYmmdd-HHMMSS>.<zip|7z>"),
+    field("backups.compression.level", "int", 6, "compression level: zip 1-9, 7z 1-9"),
+    field("backups.compression.keep", "int", 5, "newest archives kept per source in output_dir (older ones are "
+          "deleted there, never at a destination)"),
     field("backups.destinations", "section", {}, "name -> where to send the sources"),
     field("backups.destinations.*.type", "choice", None,
           "inferred when absent: an smb:// URL -> smb, `remote` -> rclone, a path or user@host:/path -> rsync",
@@ -66,7 +70,29 @@ FIELDS = (
     field("backups.destinations.*.rsync_options", "strings", (),
           "extra rsync arguments, e.g. ['--bwlimit=20m']", types=("rsync",)),
     field("backups.destinations.*.remote", "str", None, "the rclone remote's name, e.g. Box-Folder", types=("rclone",)),
-    field("backups.destinations.*.folder", "str", "", "folder inside the rclone remote", types=("rclone",)),
+    field("backups.destinations.*.folder", "str", "",
+          "folder inside the remote; may hold {source} (and {name} for a roots child), e.g. lab-{source}",
+          types=("rclone",)),
+    field("backups.destinations.*.direction", "choice", "push",
+          "push: local to remote; pull: remote to local; bisync: both ways (rclone bisync)",
+          choices=("push", "pull", "bisync"), types=("rclone",)),
+    field("backups.destinations.*.mode", "choice", "copy",
+          "copy: nothing is deleted; mirror: rclone sync, with what it deletes or overwrites kept in a dated "
+          "backup folder", choices=("copy", "mirror"), types=("rclone",)),
+    field("backups.destinations.*.flags", "strings", (), "extra rclone flags, e.g. ['--s3-storage-class', "
+          "'DEEP_ARCHIVE']", types=("rclone",)),
+    field("backups.destinations.*.transfers", "int", 4, "files rclone sends side by side (--transfers)",
+          types=("rclone",)),
+    field("backups.destinations.*.checkers", "int", 8, "files rclone compares side by side (--checkers)",
+          types=("rclone",)),
+    field("backups.destinations.*.rclone_binary", "str", None,
+          "the rclone program; default: the pinned one in the project's .venv, else rclone on PATH",
+          types=("rclone",)),
+    field("backups.destinations.*.rclone_config", "path", None,
+          "rclone config file; default: rclone's own (~/.config/rclone/rclone.conf)", types=("rclone",)),
+    field("backups.destinations.*.rclone_env", "mapping", {},
+          "environment for rclone, for secrets: e.g. RCLONE_CONFIG_BOX_TOKEN: ${BOX_TOKEN}; never shown",
+          secret=True, types=("rclone",)),
     field("backups.destinations.*.credentials_file", "path", None,
           "smbclient credentials file (lines username=, password=, optional domain=); must be chmod 600. "
           "Absent: a guest session", types=("smb",)),
@@ -87,9 +113,6 @@ FIELDS = (
 )
 
 Config = namedtuple("Config", "path enabled name log_file state_dir sources compression destinations pipeline")
-Pipeline = namedtuple("Pipeline", "command workdir")
-SourceSpec = namedtuple("SourceSpec", "name path roots exclude")
-Compression = namedtuple("Compression", "enabled format output_dir")
 
 
 def _leaf_names(section):
@@ -98,7 +121,11 @@ def _leaf_names(section):
             if f.key.startswith(prefix) and "." not in f.key[len(prefix):] and not f.key.endswith(">" + SOURCE_PATH_SUFFIX)]
 
 
+# The typed, frozen views the rest of the code reads: their fields are the schema's keys.
 Destination = namedtuple("Destination", ["name", "paths", *_leaf_names("backups.destinations.*")])
+SourceSpec = namedtuple("SourceSpec", ["name", *_leaf_names("backups.sources.*")])
+Compression = namedtuple("Compression", _leaf_names("backups.compression"))
+Pipeline = namedtuple("Pipeline", _leaf_names("pipeline"))
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
 
 
@@ -318,6 +345,10 @@ class Validator:
             raise self.error(at, f"expected a list, got {_describe(value)}")
         return tuple(self.kind_str(spec, item, at + (index,)) for index, item in enumerate(value))
 
+    def kind_mapping(self, spec, value, at):
+        return {str(key): self.kind_str(spec, item, at + (str(key),))
+                for key, item in self.mapping(value, at).items()}
+
     def kind_paths(self, spec, value, at):
         return tuple(self.resolve(item) for item in self.kind_strings(spec, value, at))
 
@@ -352,7 +383,7 @@ class Validator:
             values = self.section(self.mapping(source, at), "backups.sources.*", at)
             if (values["path"] is None) == (not values["roots"]):
                 raise self.error(at, "give 'path' (one folder) or 'roots' (a list of folders), exactly one")
-            sources[str(name)] = SourceSpec(str(name), values["path"], values["roots"], values["exclude"])
+            sources[str(name)] = SourceSpec(name=str(name), **values)
         return sources
 
     def destination(self, name, raw, sources):

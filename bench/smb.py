@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""Benchmark the smb transport against bare smbclient, through a real Samba server on 127.0.0.1.
+
+    .venv/bin/python bench/smb.py [--files N] [--folders M] [--repeat K] [--sessions 1,2,4,8]
+
+Scenarios (see bench/README.md):
+  no-change     the share is up to date: `scripts/backup_system.py -q` against one smbclient
+                session `recurse ON; ls` of the same remote folder, timed alternately; plus one
+                smbclient process per folder, timed once on a sample and extrapolated.
+  first upload  the remote folder is empty: a full upload by ours (default sessions, and each
+                `sessions: S`) against ONE smbclient session that runs mkdir, put and utimes for
+                everything, timed alternately; plus one smbclient process per file, timed once on
+                a sample and extrapolated.
+
+Everything (data, server, config, cache) lives in a temporary folder under /tmp, removed at the end;
+the server is stopped at the end whatever happens.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from tests.integration.smbd import SambaServer  # noqa: E402
+
+VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
+PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable
+BACKUP_SCRIPT = os.path.join(ROOT, "scripts", "backup_system.py")
+NO_CHANGE_GOAL = 1.5
+UPLOAD_GOAL = 1.3
+FILE_BODY = b"x" * 1023 + b"\n"  # 1 KiB
+BASE_FOLDER = "lab"  # base_path is smb://127.0.0.1/backup/lab ...
+REMOTE_FOLDER = "lab/data"  # ... and the source `data` lands in lab/data
+FOLDER_SAMPLE = 50
+FILE_SAMPLE = 100
+LISTED_FILE = re.compile(r"^  f\d+\.txt +A +\d+  ", re.MULTILINE)  # a file's line in a smbclient `ls`
+
+CONFIG_YAML = """\
+backups:
+  name: bench
+  log_file: logs/{name}.log
+  state_dir: state
+  sources:
+    data: {{path: src}}
+  destinations:
+    share:
+      base_path: {url}
+      port: {port}
+      credentials_file: {credentials}
+{extra}"""
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description="benchmark the smb transport against bare smbclient")
+    parser.add_argument("--files", type=int, default=10_000, help="files of 1 KB in the tree (default 10000)")
+    parser.add_argument("--folders", type=int, default=1_000, help="folders they are spread over (default 1000)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each command (default 5)")
+    parser.add_argument("--sessions", default="1,2,4,8",
+                        help="comma-separated `sessions` values to time ours with (default 1,2,4,8)")
+    args = parser.parse_args()
+    args.sessions = [int(value) for value in args.sessions.split(",") if value.strip()]
+    return args
+
+
+# --- building the data and the config -------------------------------------------------------------
+
+def make_tree(root, files, folders):
+    """`files` files of 1 KB spread evenly over `folders` folders under root; returns their relative paths."""
+    folders = max(1, min(folders, files))
+    paths = []
+    for folder_index in range(folders):
+        folder = f"d{folder_index:05d}"
+        os.makedirs(os.path.join(root, folder))
+        for file_index in range(folder_index, files, folders):
+            path = f"{folder}/f{file_index:07d}.txt"
+            with open(os.path.join(root, path), "wb") as stream:
+                stream.write(FILE_BODY)
+            paths.append(path)
+    return paths
+
+
+def write_config(workdir, server, credentials, name, sessions=None):
+    extra = f"      sessions: {sessions}\n" if sessions is not None else ""
+    text = CONFIG_YAML.format(name=name, url=server.url("backup", BASE_FOLDER), port=server.port,
+                              credentials=credentials, extra=extra)
+    path = os.path.join(workdir, f"{name}.yaml")
+    with open(path, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    return path
+
+
+def ours_argv(config):
+    return [PYTHON, BACKUP_SCRIPT, "--config", config, "-q"]
+
+
+def remote(relative):
+    """A path in the share as smbclient writes it."""
+    return relative.replace("/", "\\")
+
+
+# --- running and timing ---------------------------------------------------------------------------
+
+def run(argv, stdin_text=None, env=None):
+    """Run argv from the repo root, output captured; stop the benchmark if it fails."""
+    completed = subprocess.run(argv, cwd=ROOT, input=stdin_text, env=env, capture_output=True, text=True,
+                               stdin=None if stdin_text is not None else subprocess.DEVNULL, check=False)
+    if completed.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} exited {completed.returncode}:\n"
+                         f"{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
+    return completed
+
+
+def smbclient_env():
+    return {**os.environ, "TZ": "UTC"}
+
+
+def seconds_to_run(command):
+    started = time.perf_counter()
+    completed = run(command["argv"], command.get("stdin"), command.get("env"))
+    seconds = time.perf_counter() - started
+    if "check" in command:
+        command["check"](completed)
+    return seconds
+
+
+def time_alternately(commands, repeat, before_each=None):
+    """Each command `repeat` times, interleaved (the order rotates each round); label -> list of seconds.
+
+    before_each() runs untimed before every timed run (e.g. to empty the share).
+    """
+    labels = list(commands)
+    times = {label: [] for label in labels}
+    for round_index in range(repeat):
+        shift = round_index % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            if before_each:
+                before_each()
+            times[label].append(seconds_to_run(commands[label]))
+        print(f"  round {round_index + 1}/{repeat}: "
+              + ", ".join(f"{label} {times[label][-1]:.3f}s" for label in labels), flush=True)
+    return times
+
+
+def time_one_process_each(argvs, total):
+    """Run each argv once (one smbclient process each); seconds extrapolated from len(argvs) to total."""
+    started = time.perf_counter()
+    for argv in argvs:
+        run(argv, env=smbclient_env())
+    seconds = time.perf_counter() - started
+    return seconds * total / len(argvs), len(argvs), seconds
+
+
+def sample(items, count):
+    step = max(1, len(items) // count)
+    return items[::step][:count]
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+def check_nothing_sent(config):
+    """One extra, untimed run with --json: it must succeed and send nothing."""
+    report = json.loads(run([*ours_argv(config), "--json"]).stdout)
+    sent = sum(job["files_sent"] for job in report["jobs"])
+    if not report["ok"] or sent:
+        raise SystemExit(f"bench: a no-change run was not clean: ok={report['ok']}, files sent={sent}")
+    unchanged = sum(job["files_unchanged"] for job in report["jobs"])
+    print(f"  check: a no-change run of ours sent 0 files, {unchanged} unchanged", flush=True)
+
+
+def check_uploaded(server, paths, label):
+    """Fail unless the share holds exactly `paths` under REMOTE_FOLDER, each with the local size."""
+    top = server.share_path("backup") / REMOTE_FOLDER
+    found = {}
+    for folder, _, names in os.walk(top):
+        for name in names:
+            full = os.path.join(folder, name)
+            found[os.path.relpath(full, top)] = os.path.getsize(full)
+    wrong = [path for path in paths if found.get(path) != len(FILE_BODY)]
+    extra = set(found) - set(paths)
+    if wrong or extra:
+        raise SystemExit(f"bench: after {label}, {len(wrong)} of {len(paths)} files missing or of the wrong "
+                         f"size on the share (e.g. {wrong[:3]}), {len(extra)} unexpected (e.g. {sorted(extra)[:3]})")
+
+
+# --- scenario 1: no change ------------------------------------------------------------------------
+
+def no_change_scenario(server, config, paths, folders, repeat):
+    print("no-change: first bring the share up to date with one run of ours ...", flush=True)
+    run(ours_argv(config))
+    check_uploaded(server, paths, "the first run")
+    check_nothing_sent(config)
+    bare_listing = {
+        "argv": server.smbclient_argv(), "env": smbclient_env(),
+        "stdin": f'recurse ON\nls "{remote(REMOTE_FOLDER)}\\*"\n',
+        "check": lambda done: check_listing(done, len(paths)),
+    }
+    commands = {"ours": {"argv": ours_argv(config)}, "bare": bare_listing}
+    print(f"no-change: timing {repeat} rounds, alternating ...", flush=True)
+    times = time_alternately(commands, repeat)
+    chosen = sample(folders, FOLDER_SAMPLE)
+    print(f"no-change: one smbclient process per folder, on {len(chosen)} of {len(folders)} folders ...", flush=True)
+    per_folder = [[*server.smbclient_argv(), "-c", f'ls "{remote(REMOTE_FOLDER + "/" + folder)}\\*"']
+                  for folder in chosen]
+    return times, time_one_process_each(per_folder, len(folders))
+
+
+def check_listing(completed, files):
+    listed = len(LISTED_FILE.findall(completed.stdout))
+    if listed != files:
+        raise SystemExit(f"bench: the bare listing shows {listed} files, expected {files}")
+
+
+# --- scenario 2: first upload ---------------------------------------------------------------------
+
+def upload_scenario(server, workdir, credentials, source, paths, folders, repeat, sessions_list):
+    def empty_share():
+        for entry in server.share_path("backup").iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+    def check(label):
+        return lambda completed: check_uploaded(server, paths, label)
+
+    default_config = write_config(workdir, server, credentials, "upload")
+    commands = {"ours": {"argv": ours_argv(default_config), "check": check("ours")},
+                "bare": {"argv": server.smbclient_argv(), "env": smbclient_env(),
+                         "stdin": bare_upload_script(source, paths, folders), "check": check("bare")}}
+    for sessions in sessions_list:
+        config = write_config(workdir, server, credentials, f"upload_s{sessions}", sessions)
+        commands[f"ours, sessions: {sessions}"] = {"argv": ours_argv(config), "check": check(f"sessions {sessions}")}
+    print(f"first upload: timing {repeat} rounds, alternating, the share emptied before each run ...", flush=True)
+    times = time_alternately(commands, repeat, before_each=empty_share)
+    empty_share()
+    chosen = sample(paths, FILE_SAMPLE)
+    print(f"first upload: one smbclient process per file, on {len(chosen)} of {len(paths)} files ...", flush=True)
+    run(server.smbclient_argv(), stdin_text=mkdir_commands({path.split("/")[0] for path in chosen}),
+        env=smbclient_env())
+    per_file = [[*server.smbclient_argv(), "-c",
+                 f'put "{os.path.join(source, path)}" "{remote(REMOTE_FOLDER + "/" + path)}"']
+                for path in chosen]
+    per_file_result = time_one_process_each(per_file, len(paths))
+    empty_share()
+    return times, per_file_result
+
+
+def mkdir_commands(folders):
+    """mkdir for the remote folder's parents, then each folder; one command per line."""
+    parts = REMOTE_FOLDER.split("/")
+    tops = ["/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+    lines = [f'mkdir "{remote(top)}"' for top in tops]
+    lines += [f'mkdir "{remote(REMOTE_FOLDER + "/" + folder)}"' for folder in sorted(folders)]
+    return "".join(line + "\n" for line in lines)
+
+
+def bare_upload_script(source, paths, folders):
+    """The floor: mkdir each folder, then put and utimes each file, in one smbclient session (TZ=UTC)."""
+    lines = []
+    for path in paths:
+        local = os.path.join(source, path)
+        target = remote(REMOTE_FOLDER + "/" + path)
+        stamp = time.strftime("%Y:%m:%d-%H:%M:%S", time.gmtime(int(os.stat(local).st_mtime)))
+        lines += [f'put "{local}" "{target}"', f'utimes "{target}" -1 -1 {stamp} -1']
+    return mkdir_commands(folders) + "".join(line + "\n" for line in lines)
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+def verdict(ratio, goal):
+    return "goal met" if ratio <= goal else f"goal <= {goal:.1f}x NOT met"
+
+
+def sampled_note(sampled, what, seconds, estimate):
+    if estimate == seconds:
+        return f"timed once, on all {sampled} {what}"
+    return f"EXTRAPOLATED from one run on {sampled} {what} ({seconds:.2f} s)"
+
+
+def no_change_rows(times, per_folder):
+    ours, bare = statistics.median(times["ours"]), statistics.median(times["bare"])
+    estimate, sampled, seconds = per_folder
+    return [
+        ("no-change bare: 1 session ls", times["bare"], ""),
+        ("no-change backup_system", times["ours"], f"{ours / bare:.2f}x bare ({verdict(ours / bare, NO_CHANGE_GOAL)})"),
+        ("no-change 1 process per folder", [estimate],
+         f"{sampled_note(sampled, 'folders', seconds, estimate)}; ours is {estimate / ours:.0f}x faster"),
+    ]
+
+
+def upload_rows(times, per_file, sessions_list):
+    ours, bare = statistics.median(times["ours"]), statistics.median(times["bare"])
+    estimate, sampled, seconds = per_file
+    rows = [
+        ("upload bare: 1 session put+utimes", times["bare"], ""),
+        ("upload backup_system (default)", times["ours"], f"{ours / bare:.2f}x bare ({verdict(ours / bare, UPLOAD_GOAL)})"),
+    ]
+    for sessions in sessions_list:
+        label = f"ours, sessions: {sessions}"
+        median = statistics.median(times[label])
+        rows.append((f"upload {label}", times[label], f"{median / bare:.2f}x bare, {median / ours:.2f}x default"))
+    rows.append(("upload 1 process per file", [estimate],
+                 f"{sampled_note(sampled, 'files', seconds, estimate)}; ours is {estimate / ours:.0f}x faster"))
+    return rows
+
+
+def print_table(rows, title):
+    print(f"\n{title}")
+    print(f"{'scenario':36} {'median s':>9} {'min s':>8}   ratio / notes")
+    for name, times, note in rows:
+        print(f"{name:36} {statistics.median(times):9.3f} {min(times):8.3f}   {note}".rstrip())
+
+
+def main():
+    args = parse_args()
+    workdir = tempfile.mkdtemp(prefix="backup_system_bench_smb_", dir="/tmp")
+    # The parsed-config cache goes in the temp folder too, so nothing is left in ~/.cache.
+    os.environ["XDG_CACHE_HOME"] = os.path.join(workdir, "cache")
+    try:
+        source = os.path.join(workdir, "src")
+        print(f"building {args.files} files of 1 KB in {args.folders} folders under {source} ...", flush=True)
+        paths = make_tree(source, args.files, args.folders)
+        folders = sorted({path.split("/")[0] for path in paths})
+        with SambaServer(os.path.join(workdir, "samba")) as server:
+            print(f"smbd on {server.host}:{server.port}, share folder {server.share_path('backup')}", flush=True)
+            credentials = server.write_credentials(os.path.join(workdir, "bench.creds"))
+            config = write_config(workdir, server, credentials, "nochange")
+            no_change = no_change_scenario(server, config, paths, folders, args.repeat)
+            upload = upload_scenario(server, workdir, credentials, source, paths, folders, args.repeat,
+                                     args.sessions)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_table(no_change_rows(*no_change) + upload_rows(*upload, args.sessions),
+                f"{args.files} files of 1 KB in {len(folders)} folders, smbd on 127.0.0.1, "
+                f"{args.repeat} rounds, {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
