@@ -8,8 +8,10 @@ from .errors import ConfigError
 Source = namedtuple("Source", "name path exclude")
 Source.__doc__ = "One folder to back up; a `roots` child is named `<spec>/<child>`."
 
-Job = namedtuple("Job", "destination source target dry_run")
-Job.__doc__ = "One source to one destination: where it lands (`target`) and whether to change anything."
+Job = namedtuple("Job", "destination source target dry_run compressed state_dir archive_error",
+                 defaults=(False, None, None))
+Job.__doc__ = ("One source to one destination: where it lands (`target`), whether to change anything, whether "
+               "it carries the source's archives instead of its tree, and a folder for the transport's state.")
 
 def select_destinations(config, only=()):
     """The destinations a run covers, and a note for each one left out because it is disabled."""
@@ -74,13 +76,25 @@ def needs_transfer(local, remote, precision=1):
     return remote.size != local.size or local_time > remote.mtime
 
 
-def build_jobs(config, only=(), dry_run=False):
+def uses_compression(destination, config, compress=None):
+    """--compress/--no-compress, else the destination's use_compression, else compression.enabled."""
+    if compress is not None:
+        return compress
+    if destination.use_compression is not None:
+        return destination.use_compression
+    return config.compression.enabled
+
+
+def build_jobs(config, only=(), dry_run=False, compress=None):
     """Every (destination, source) job of this run, in config order, plus notes on what is skipped."""
     destinations, notes = select_destinations(config, only)
     expanded = {name: expand_sources(spec) for name, spec in config.sources.items()}
     jobs = []
     for destination in destinations:
+        compressed = uses_compression(destination, config, compress)
+        state_dir = os.path.join(config.state_dir, destination.name)
         for spec_name in config.sources if destination.sources is None else destination.sources:
             for source in expanded[spec_name]:
-                jobs.append(Job(destination, source, target_for(destination, spec_name, source), dry_run))
+                target = target_for(destination, spec_name, source)
+                jobs.append(Job(destination, source, target, dry_run, compressed, state_dir))
     return jobs, notes

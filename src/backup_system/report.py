@@ -59,12 +59,13 @@ class JobResult:
 class BackupReport:
     """Every job of one run; `ok` is True when every job succeeded."""
 
-    def __init__(self, config_path, dry_run=False, jobs=(), notes=(), disabled=False):
+    def __init__(self, config_path, dry_run=False, jobs=(), notes=(), disabled=False, archives=()):
         self.config_path = config_path
         self.dry_run = dry_run
         self.jobs = list(jobs)
         self.notes = list(notes)
         self.disabled = disabled
+        self.archives = list(archives)  # compression.ArchiveResult, one per source archived this run
 
     @property
     def ok(self):
@@ -82,6 +83,7 @@ class BackupReport:
             "dry_run": self.dry_run,
             "disabled": self.disabled,
             "notes": self.notes,
+            "archives": [archive_dict(archive, self.dry_run) for archive in self.archives],
             "jobs": [job.to_dict() for job in self.jobs],
         }
 
@@ -98,13 +100,12 @@ class BackupReport:
     def summary(self):
         """The plain-text table printed at the end of a run, then one line per problem."""
         lines = list(self.notes)
+        if self.archives:
+            lines.extend(format_table(ARCHIVE_HEADINGS, [archive_row(archive, self.dry_run)
+                                                         for archive in self.archives]))
+            lines.append("")
         if self.jobs:
-            table = [self.headings(), *self.rows()]
-            widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
-            for row in table:
-                cells = [cell.ljust(width) if column < 2 else cell.rjust(width)
-                         for column, (cell, width) in enumerate(zip(row, widths, strict=True))]
-                lines.append("  ".join(cells).rstrip())
+            lines.extend(format_table(self.headings(), self.rows()))
         for job in self.jobs:
             where = f"{job.destination}/{job.source}"
             if job.error:
@@ -140,6 +141,44 @@ class BackupReport:
 
     def __repr__(self):
         return f"<BackupReport ok={self.ok} jobs={len(self.jobs)} dry_run={self.dry_run}>"
+
+
+ARCHIVE_HEADINGS = ("archive of", "status", "files in", "bytes in", "bytes out", "ratio", "time")
+
+
+def archive_status(archive, dry_run):
+    if archive.reused:
+        return "reused"
+    return "would build" if dry_run else "archived"
+
+
+def archive_dict(archive, dry_run):
+    return {
+        "source": archive.source,
+        "archive": archive.path,
+        "status": archive_status(archive, dry_run),
+        "files_in": archive.files_in,
+        "bytes_in": archive.bytes_in,
+        "bytes_out": archive.bytes_out,
+        "ratio": round(archive.bytes_out / archive.bytes_in, 4) if archive.bytes_in and archive.bytes_out else None,
+        "seconds": round(archive.seconds, 3),
+        "skipped": [{"path": path, "reason": reason} for path, reason in archive.skipped],
+    }
+
+
+def archive_row(archive, dry_run):
+    ratio = f"{archive.bytes_out / archive.bytes_in:.2f}" if archive.bytes_in and archive.bytes_out else "-"
+    return (archive.source, archive_status(archive, dry_run), str(archive.files_in), format_bytes(archive.bytes_in),
+            format_bytes(archive.bytes_out or 0), ratio, f"{archive.seconds:.1f} s")
+
+
+def format_table(headings, rows):
+    """Text columns: the first two left-aligned, the rest right-aligned."""
+    table = [headings, *rows]
+    widths = [max(len(row[column]) for row in table) for column in range(len(headings))]
+    return ["  ".join(cell.ljust(width) if column < 2 else cell.rjust(width)
+                      for column, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
+            for row in table]
 
 
 def plural(count, word):

@@ -5,7 +5,7 @@ import time
 
 from . import log as logs
 from .config import load_config
-from .errors import BackupError, LockHeld
+from .errors import BackupError, LockHeld, TransportError
 from .lock import RunLock
 from .plan import build_jobs
 from .report import BackupReport, JobResult, plural
@@ -17,8 +17,8 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
 
     Never exits the interpreter: a config mistake raises ConfigError, a held lock LockHeld,
     both with the message the command line prints. A failing job is recorded in the report
-    and the other jobs still run. `compress` (True/False/None) is accepted for the
-    compression stage; it has no effect until that stage exists.
+    and the other jobs still run. `compress` (True/False/None) overrides every destination's
+    use_compression for this run.
     """
     config = load_config(config)
     log = logs.Log(config.log_file, console_level, stream)
@@ -26,22 +26,59 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
         if not config.enabled:
             log.debug("backups are disabled (backups.enabled: false): nothing to do")  # the summary says so
             return BackupReport(config.path, dry_run, disabled=True)
-        jobs, notes = build_jobs(config, tuple(only), dry_run)
+        jobs, notes = build_jobs(config, tuple(only), dry_run, compress)
         for note in notes:
             log.debug(note)  # the summary shows notes; the log file keeps them too
         try:
             with RunLock(os.path.join(config.state_dir, f"{config.name}.lock"), log):
                 log.info(f"{'dry run' if dry_run else 'backup'} started: {plural(len(jobs), 'job')}, "
                          f"config {config.path}")
-                results = [run_job(job, log) for job in jobs]
+                archives, failed_sources = build_archives(config, jobs, dry_run, log)
+                results = [run_job(with_archives(job, config, failed_sources), log) for job in jobs]
         except LockHeld as error:
             log.debug(f"not run: {error}")
             raise
-        report = BackupReport(config.path, dry_run, results, notes)
+        report = BackupReport(config.path, dry_run, results, notes, archives=archives)
         log.debug(report.verdict())
         return report
     finally:
         log.close()
+
+
+def build_archives(config, jobs, dry_run, log):
+    """The compression stage: each source that some job sends compressed is archived once.
+
+    Returns the ArchiveResults and {source name: error message} for sources whose archive
+    could not be built; their jobs fail, the others run.
+    """
+    sources = {job.source.name: job.source for job in jobs if job.compressed}
+    if not sources:
+        return [], {}
+    from .compression import build_archive
+
+    settings, archives, failed = config.compression, [], {}
+    for name, source in sources.items():
+        log.prefix = f"archive/{name}"
+        try:
+            archives.append(build_archive(source, settings.output_dir, settings.format, settings.level,
+                                          settings.keep, log, dry_run=dry_run))
+        except BackupError as error:
+            failed[name] = str(error)
+            log.error(f"FAILED: {error}")
+        finally:
+            log.prefix = ""
+    return archives, failed
+
+
+def with_archives(job, config, failed_sources):
+    """A compressed job sends the source's archive folder, to the place its tree would have gone."""
+    if not job.compressed:
+        return job
+    from .compression import ARCHIVE_EXCLUDES, archive_folder
+
+    folder = archive_folder(config.compression.output_dir, job.source.name)
+    return job._replace(source=job.source._replace(path=folder, exclude=ARCHIVE_EXCLUDES),
+                        archive_error=failed_sources.get(job.source.name))
 
 
 def run_job(job, log):
@@ -50,6 +87,12 @@ def run_job(job, log):
     started = time.monotonic()
     log.prefix = f"{job.destination.name}/{job.source.name}"
     try:
+        if job.archive_error:
+            raise TransportError(f"not sent: its archive could not be built: {job.archive_error}")
+        if job.compressed and job.dry_run and not os.path.isdir(job.source.path):
+            log.info("would send the archive this run builds (no archive folder yet)")
+            result.files_sent, result.sent = 1, ["(the archive this run would build)"]
+            return result
         log.info(f"{'dry run to' if job.dry_run else 'sending to'} {job.target}")
         transport_for(job.destination, log).send(job, result)
         log.debug(f"{result.files_sent} {'would be sent' if job.dry_run else 'sent'}, "

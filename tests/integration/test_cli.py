@@ -100,7 +100,7 @@ def test_config_show_prints_the_effective_config_with_defaults_filled_in(piped_l
     assert secured["base_path"] == str(piped_lab.path("backups/secured"))
     assert "remote" not in secured
     assert shown["destinations"]["box"]["type"] == "rclone"
-    assert shown["compression"] == {"enabled": False, "format": "zip",
+    assert shown["compression"] == {"enabled": False, "format": "zip", "level": 6, "keep": 5,
                                     "output_dir": str(piped_lab.path("config/backups_compressed"))}
 
 
