@@ -3,6 +3,7 @@
     backup_system.py [options]                  back up (the default)
     backup_system.py run [--pipeline CMD] ...   back up, run the pipeline, back up again
     backup_system.py config validate|show       check or print the effective config
+    backup_system.py archive list | test PATH   the compression stage's archives
 
 Exit status: 0 every job succeeded, 1 a job failed, 2 usage or config error, 3 locked.
 """
@@ -49,8 +50,7 @@ def add_backup_options(parser):
         parser.add_argument(flag, dest="only", action="append_const", const=name, help=f"same as --only {name}")
     compress = parser.add_mutually_exclusive_group()
     compress.add_argument("--compress", dest="compress", action="store_const", const=True, default=None,
-                          help="send archives to every destination this run (the compression stage is not in "
-                               "this version yet: accepted, no effect)")
+                          help="send archives (zip/7z) to every destination this run")
     compress.add_argument("--no-compress", dest="compress", action="store_const", const=False,
                           help="send plain trees to every destination this run")
     loudness = parser.add_mutually_exclusive_group()
@@ -227,7 +227,34 @@ def _pipeline_command(given, config):
     return list(config.pipeline.command)
 
 
-COMMANDS = {"backup": backup_command, "config": config_command, "run": run_command}
+def archive_command(argv):
+    """List the archives per source, or verify one archive (exit 1 when it is damaged)."""
+    parser = Parser(prog="backup_system.py archive", description="list or verify the archives of the "
+                    "compression stage", formatter_class=help_formatter)
+    parser.add_argument("action", choices=("list", "test"))
+    parser.add_argument("path", nargs="?", help="the archive to verify (archive test)")
+    parser.add_argument("--config", metavar="PATH")
+    args = parser.parse_args(argv)
+    from .compression import list_archives, test_archive
+
+    if args.action == "test":
+        if not args.path:
+            raise ConfigError("backup_system.py archive test: give the archive's path (see --help)")
+        test_archive(args.path)
+        print(f"{args.path}: ok")
+        return EXIT_OK
+    from .config import load_config
+    from .report import format_bytes, format_table
+
+    archives = list_archives(load_config(args.config).compression.output_dir)
+    rows = [(item["source"], os.path.basename(item["path"]), format_bytes(item["size"]), str(item["files"]),
+             f"{item['covers_from']} .. {item['covers_to']}") for item in archives]
+    print("\n".join(format_table(("source", "archive", "size", "files", "file times"), rows))
+          if rows else "no archives yet")
+    return EXIT_OK
+
+
+COMMANDS = {"backup": backup_command, "config": config_command, "run": run_command, "archive": archive_command}
 
 if __name__ == "__main__":
     sys.exit(main())

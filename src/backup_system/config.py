@@ -43,7 +43,8 @@ FIELDS = (
     field("backups.sources.*.exclude", "strings", (), "glob patterns left out, e.g. `*.tmp` (rsync filter syntax)"),
     field("backups.compression", "section", {}, "the archive stage (default off)"),
     field("backups.compression.enabled", "bool", False,
-          "send zip/7z archives of each source instead of the tree (accepted; the stage is not in this version yet)"),
+          "send zip/7z archives of each source instead of the tree (each destination's use_compression "
+          "overrides it; --compress/--no-compress override both)"),
     field("backups.compression.format", "choice", "zip", "archive format", choices=("zip", "7z")),
     field("backups.compression.output_dir", "path", "backups_compressed",
           "where archives are built: <output_dir>/<source>/<source>-<YYYYmmdd-HHMMSS>.<zip|7z>"),

@@ -1,0 +1,118 @@
+"""Backups that send archives: the compression stage seen through the command line."""
+
+import json
+import subprocess
+import zipfile
+
+import pytest
+
+from tests.conftest import tree
+
+CONFIG = """\
+backups:
+  name: lab
+  log_file: ../logs/backup.log
+  state_dir: ../state
+  sources:
+    csvs: {path: ../data/csvs}
+    results: {path: ../data/results}
+  compression:
+    enabled: false
+    format: zip
+    output_dir: ../archives
+  destinations:
+    secured: {base_path: ../backups/secured}
+    usb: {base_path: ../backups/usb, use_compression: true}
+"""
+
+
+@pytest.fixture
+def archive_lab(lab):
+    lab.write_config(CONFIG)
+    lab.write("data/csvs/a b.csv", "1,2\n" * 100, mtime=1700000000)
+    lab.write("data/csvs/日本/c.csv", "3,4\n", mtime=1700000100)
+    lab.write("data/results/figure.png", bytes(range(256)) * 40, mtime=1700000200)
+    return lab
+
+
+def report(result):
+    assert result.stdout.lstrip().startswith("{"), result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def sent_archives(lab, destination, source):
+    return sorted(path.name for path in lab.path(f"backups/{destination}/{source}").iterdir())
+
+
+def test_one_destination_gets_the_tree_and_another_the_archive_built_once(archive_lab):
+    result = report(archive_lab.run("--json"))
+    assert result["ok"], result
+    assert tree(archive_lab.path("backups/secured/csvs")) == tree(archive_lab.path("data/csvs"))
+    [archive_name] = sent_archives(archive_lab, "usb", "csvs")
+    assert archive_name.startswith("csvs-") and archive_name.endswith(".zip")
+    with zipfile.ZipFile(archive_lab.path(f"backups/usb/csvs/{archive_name}")) as archive:
+        assert {name: archive.read(name) for name in archive.namelist()} == tree(archive_lab.path("data/csvs"))
+    assert [(item["source"], item["status"], item["files_in"]) for item in result["archives"]] == [
+        ("csvs", "archived", 2), ("results", "archived", 1)]
+
+
+def test_unzip_restores_the_bytes_and_the_times(archive_lab, tmp_path):
+    assert archive_lab.run().returncode == 0
+    [archive_name] = sent_archives(archive_lab, "usb", "csvs")
+    out = tmp_path / "restored"
+    subprocess.run(["unzip", "-q", str(archive_lab.path(f"backups/usb/csvs/{archive_name}")), "-d", str(out)],
+                   check=True)
+    assert tree(out) == tree(archive_lab.path("data/csvs"))
+    assert int((out / "a b.csv").stat().st_mtime) == 1700000000
+
+
+def test_a_no_change_run_reuses_the_archive_and_sends_nothing_new(archive_lab):
+    assert archive_lab.run().returncode == 0
+    again = report(archive_lab.run("--json"))
+    assert [item["status"] for item in again["archives"]] == ["reused", "reused"]
+    assert [job["files_sent"] for job in again["jobs"]] == [0, 0, 0, 0]
+    archive_lab.write_newer("data/csvs/a b.csv", "changed\n")
+    changed = report(archive_lab.run("--json"))
+    assert [item["status"] for item in changed["archives"]] == ["archived", "reused"]
+    assert len(sent_archives(archive_lab, "usb", "csvs")) == 2
+
+
+def test_compress_and_no_compress_override_every_destination_for_one_run(archive_lab):
+    assert report(archive_lab.run("--no-compress", "--json"))["archives"] == []
+    assert tree(archive_lab.path("backups/usb/csvs")) == tree(archive_lab.path("data/csvs"))
+    compressed = report(archive_lab.run("--compress", "--only", "secured", "--json"))
+    assert [item["source"] for item in compressed["archives"]] == ["csvs", "results"]
+    assert any(name.endswith(".zip") for name in sent_archives(archive_lab, "secured", "csvs"))
+
+
+def test_a_dry_run_builds_nothing_and_says_what_would_be_archived(archive_lab):
+    result = archive_lab.run("--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not archive_lab.path("archives").exists() and not archive_lab.path("backups").exists()
+    assert "csvs        would build" in result.stdout
+
+
+def test_archive_list_and_archive_test_find_a_damaged_archive(archive_lab):
+    assert archive_lab.run().returncode == 0
+    listing = archive_lab.run("archive", "list", "--config", str(archive_lab.config))
+    assert listing.returncode == 0
+    assert "csvs" in listing.stdout and ".zip" in listing.stdout
+    [name] = sent_archives(archive_lab, "usb", "csvs")
+    built = archive_lab.path(f"archives/csvs/{name}")
+    assert archive_lab.run("archive", "test", str(built)).stdout.strip() == f"{built}: ok"
+    data = bytearray(built.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    built.write_bytes(bytes(data))
+    damaged = archive_lab.run("archive", "test", str(built))
+    assert damaged.returncode == 1
+    assert "failed its test" in damaged.stderr and "Traceback" not in damaged.stderr
+
+
+def test_the_summary_shows_each_archive_with_its_ratio(archive_lab):
+    result = archive_lab.run()
+    assert result.returncode == 0
+    heading = next(line for line in result.stdout.splitlines() if line.startswith("archive of"))
+    assert heading.split() == ["archive", "of", "status", "files", "in", "bytes", "in", "bytes", "out", "ratio",
+                               "time"]
+    row = next(line for line in result.stdout.splitlines() if line.startswith("csvs ") and "archived" in line)
+    assert row.split()[2] == "2"
