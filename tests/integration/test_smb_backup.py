@@ -349,3 +349,13 @@ def test_a_mounted_share_is_written_through_rsync_to_its_mount_point(smb_lab, sa
     assert report.ok
     assert (mount_point / "lab" / "csvs" / "a.csv").read_text() == "1,2\n"
     assert list(samba.share_path().iterdir()) == []
+
+
+def test_names_that_differ_only_in_case_are_refused_rather_than_merged_on_the_server(smb_lab, samba):
+    smb_lab.write("data/csvs/Report.txt", "the long report\n")
+    smb_lab.write("data/csvs/report.txt", "short\n")
+    result = smb_lab.run("--json")
+    assert result.returncode == 1
+    failed = {item["path"] for item in job_of(result, "csvs")["failures"]}
+    assert failed == {"Report.txt", "report.txt"}
+    assert sorted(os.listdir(on_server(samba, "csvs"))) == ["a.csv"]

@@ -11,6 +11,7 @@ from backup_system.transports.smb import (
     parse_target,
     problems_by_file,
     refusal,
+    refusals,
     temp_name,
 )
 
@@ -60,6 +61,13 @@ def test_names_smb_stores_pass_and_the_others_say_why():
     assert refusal("caf\udce9.csv") == "name is not valid UTF-8"
 
 
+def test_names_that_differ_only_in_case_are_both_refused():
+    local = {"Report.txt": None, "report.txt": None, "other.txt": None}
+    assert dict(refusals(local)) == {
+        "Report.txt": "differs only in letter case from report.txt; SMB would keep one file for both",
+        "report.txt": "differs only in letter case from Report.txt; SMB would keep one file for both"}
+
+
 def test_temporary_names_are_short_per_folder_and_recognised():
     temp = temp_name("sub/" + "z" * 255)
     assert temp.startswith("sub/.bs~") and len(temp) == len("sub/") + 24
@@ -75,7 +83,8 @@ def test_a_mounted_share_is_found_in_proc_mounts():
 
 
 def test_messages_between_markers_belong_to_their_file():
-    lines = ['Try "help" to get a list of possible commands.',
+    lines = ["Anonymous login successful", 'Try "help" to get a list of possible commands.',
+             "chdir to /nonexistent/__backup_system_mark_start__ failed (No such file or directory)",
              "putting file /l/a.csv as \\.bs~1.tmp (10 kb/s)",
              "chdir to /nonexistent/__backup_system_mark_0__ failed (No such file or directory)",
              "NT_STATUS_ACCESS_DENIED opening remote file \\.bs~2.tmp",

@@ -31,7 +31,8 @@ RemoteFile = namedtuple("RemoteFile", "size mtime")
 
 TEMP_NAME = re.compile(r"^\.bs~[0-9a-f]{16}\.tmp$")
 MARKER = "lcd /nonexistent/__backup_system_mark_{}__"
-MARKER_LINE = re.compile(r"__backup_system_mark_(\d+)__")
+MARKER_LINE = re.compile(r"__backup_system_mark_(\w+?)__")
+START = "start"  # the marker before the first file: greetings such as "Anonymous login successful" come before it
 QUIET_LINES = re.compile(r"^(putting file .* as .*|Try \"help\" .*|\s*)$")
 ABSENT = ("NT_STATUS_OBJECT_NAME_NOT_FOUND", "NT_STATUS_NO_SUCH_FILE", "NT_STATUS_OBJECT_PATH_NOT_FOUND")
 LISTING_LINE = re.compile(r"^  (.*?) +([A-Z]+) +(\d+)  \w{3} (\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4})$")
@@ -82,6 +83,22 @@ def refusal(relative):
         if len(name.encode("utf-8")) > MAX_NAME_BYTES:
             return f"{what} is longer than {MAX_NAME_BYTES} bytes"
     return None
+
+
+def refusals(local):
+    """(path, reason) for each local file SMB cannot store under its own, distinct name."""
+    by_folded_name = {}
+    for path in local:
+        by_folded_name.setdefault(path.casefold(), []).append(path)
+    found = []
+    for path in local:
+        reason = refusal(path)
+        if reason is None and len(by_folded_name[path.casefold()]) > 1:
+            others = ", ".join(other for other in by_folded_name[path.casefold()] if other != path)
+            reason = f"differs only in letter case from {others}; SMB would keep one file for both"
+        if reason:
+            found.append((path, reason))
+    return found
 
 
 def parse_listing(lines, folder):
@@ -172,17 +189,19 @@ class Session:
         self.log = log
         self.user = read_credentials(destination.credentials_file) if destination.credentials_file else "guest"
 
-    def argv(self):
-        # -E: every message on one stream, in order (some errors, e.g. a full disk, go to stderr).
+    def argv(self, in_order=True):
+        # -E puts every message on one stream, in order (some errors, e.g. a full disk, go to stderr),
+        # which the markers need; it costs a write per line, so listings go without it.
         auth = ["-A", self.destination.credentials_file] if self.destination.credentials_file else ["-N"]
-        return ["smbclient", f"//{self.target.host}/{self.target.share}", "-s", "/dev/null", "-E",
-                "-p", str(self.destination.port), *auth, *self.destination.smbclient_options]
+        return ["smbclient", f"//{self.target.host}/{self.target.share}", "-s", "/dev/null",
+                *(["-E"] if in_order else []), "-p", str(self.destination.port), *auth,
+                *self.destination.smbclient_options]
 
-    def run(self, commands):
+    def run(self, commands, in_order=True):
         """Run the commands in one session; return its output lines. Connection problems raise TransportError."""
         lines = []
         script = "".join(command + "\n" for command in commands).encode("utf-8", "surrogateescape")
-        outcome = proc.run(self.argv(), timeout=self.destination.timeout, log=self.log, env={"TZ": "UTC"},
+        outcome = proc.run(self.argv(in_order), timeout=self.destination.timeout, log=self.log, env={"TZ": "UTC"},
                            on_line=lines.append, input_bytes=script, merge_stderr=True)
         if outcome.timed_out:
             raise TransportError(f"smbclient stopped after the {self.destination.timeout:g} s timeout")
@@ -214,7 +233,7 @@ class Session:
         overwrite files on the server that are newer than ours.
         """
         pattern = smb_path(self.target.folder, "*")
-        lines = self.run(["recurse ON", f"ls {quoted(pattern)}"])
+        lines = self.run(["recurse ON", f"ls {quoted(pattern)}"], in_order=False)
         for line in lines:
             status = STATUS.search(line)
             if status and status.group(0) not in ABSENT:
@@ -277,8 +296,8 @@ class SmbJob:
         local, skipped = scan(self.job.source.path, self.job.source.exclude)
         for path, reason in skipped:
             self.fail(path, reason)
-        for path in [path for path in local if refusal(path)]:
-            self.fail(path, refusal(path))
+        for path, reason in refusals(local):
+            self.fail(path, reason)
             del local[path]
         remote, remote_folders = self.session.listing()
         leftovers = [path for path in remote if TEMP_NAME.match(path.rsplit("/", 1)[-1])]
@@ -358,7 +377,7 @@ class SmbJob:
         return reasons
 
     def in_one_session(self, paths, commands_for):
-        commands = []
+        commands = [MARKER.format(START)]
         for index, path in enumerate(paths):
             commands += [*commands_for(path), MARKER.format(index)]
         try:
@@ -392,12 +411,12 @@ class SmbJob:
 
 
 def problems_by_file(lines, paths):
-    """The messages before marker i that report a problem belong to paths[i]."""
+    """The messages between marker i-1 (or the start marker) and marker i belong to paths[i]."""
     problems, pending = {}, []
     for line in lines:
         marker = MARKER_LINE.search(line)
         if marker:
-            if pending:
+            if pending and marker.group(1) != START:
                 problems[paths[int(marker.group(1))]] = pending
             pending = []
         elif not QUIET_LINES.match(line):
