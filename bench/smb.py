@@ -63,6 +63,7 @@ def parse_args():
     parser.add_argument("--files", type=int, default=10_000, help="files of 1 KB in the tree (default 10000)")
     parser.add_argument("--folders", type=int, default=1_000, help="folders they are spread over (default 1000)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each command (default 5)")
+    parser.add_argument("--scenario", choices=("nochange", "upload", "all"), default="all")
     parser.add_argument("--sessions", default="1,2,4,8",
                         help="comma-separated `sessions` values to time ours with (default 1,2,4,8)")
     args = parser.parse_args()
@@ -332,13 +333,16 @@ def main():
         with SambaServer(os.path.join(workdir, "samba")) as server:
             print(f"smbd on {server.host}:{server.port}, share folder {server.share_path('backup')}", flush=True)
             credentials = server.write_credentials(os.path.join(workdir, "bench.creds"))
-            config = write_config(workdir, server, credentials, "nochange")
-            no_change = no_change_scenario(server, config, paths, folders, args.repeat)
-            upload = upload_scenario(server, workdir, credentials, source, paths, folders, args.repeat,
-                                     args.sessions)
+            rows = []
+            if args.scenario in ("nochange", "all"):
+                config = write_config(workdir, server, credentials, "nochange")
+                rows += no_change_rows(*no_change_scenario(server, config, paths, folders, args.repeat))
+            if args.scenario in ("upload", "all"):
+                rows += upload_rows(*upload_scenario(server, workdir, credentials, source, paths, folders,
+                                                     args.repeat, args.sessions), args.sessions)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print_table(no_change_rows(*no_change) + upload_rows(*upload, args.sessions),
+    print_table(rows,
                 f"{args.files} files of 1 KB in {len(folders)} folders, smbd on 127.0.0.1, "
                 f"{args.repeat} rounds, {os.cpu_count()} cores")
 
