@@ -93,6 +93,28 @@ def lab(tmp_path):
     return Lab(tmp_path / "lab")
 
 
+def pids_named(name):
+    """Process ids of running programs called `name`."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as stream:
+                if stream.read().strip() == name:
+                    pids.append(pid)
+        except OSError:
+            pass
+    return pids
+
+
+def arguments_of(pid):
+    """A process's command line as NUL-separated bytes, b'' when it has ended."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as stream:
+            return stream.read()
+    except OSError:
+        return b""
+
+
 def tree(folder):
     """{relative path: bytes} of every regular file under folder."""
     folder = Path(folder)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from backup_system.transports.smb import temp_name
-from tests.conftest import SCRIPT, tree
+from tests.conftest import SCRIPT, arguments_of, pids_named, tree
 from tests.integration.smbd import SambaServer
 
 ALLOWED_NAMES = [
@@ -179,24 +179,13 @@ def test_the_password_never_reaches_output_logs_or_process_arguments(smb_lab, sa
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen_arguments = []
     while process.poll() is None:
-        seen_arguments += [open(f"/proc/{pid}/cmdline", "rb").read() for pid in _pids_named("smbclient")]
+        seen_arguments += [arguments_of(pid) for pid in pids_named("smbclient")]
         time.sleep(0.01)
     out, err = process.communicate()
     shown = smb_lab.run("config", "show", "--config", str(smb_lab.config)).stdout
     everything = out + err + shown + smb_lab.path("logs/backup.log").read_text()
     assert samba.password not in everything
     assert all(samba.password.encode() not in arguments for arguments in seen_arguments)
-
-
-def _pids_named(name):
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if open(f"/proc/{pid}/comm").read().strip() == name:
-                pids.append(pid)
-        except OSError:
-            pass
-    return pids
 
 
 def test_server_stopped_fails_the_job_with_a_clear_line(smb_lab, samba):

@@ -16,7 +16,7 @@ import importlib
 
 from ..errors import TransportError
 
-TRANSPORTS = {"rsync": "rsync:Rsync", "smb": "smb:Smb"}
+TRANSPORTS = {"rsync": "rsync:Rsync", "smb": "smb:Smb", "rclone": "rclone:Rclone"}
 
 
 def transport_for(destination, log):

@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Benchmark the rclone transport against bare rclone, through a real `rclone serve s3` on 127.0.0.1.
+
+    .venv/bin/python bench/rclone.py [--files N] [--folders M] [--big-files B] [--big-mb S] [--repeat K]
+                                     [--transfers 8,16,32] [--checkers 16,32]
+
+Two trees, side by side in one run (see bench/README.md):
+  small   N files of 1-4 KB (random sizes and bytes, seeded) in M folders
+  big     B files of S MB
+
+Scenarios, for each tree:
+  first push  an empty bucket: `scripts/backup_system.py -q` (shipped transfers/checkers, and each
+              --transfers T and --checkers C variant) against bare rclone running the exact argv our
+              transport builds (rclone_argv), timed alternately; every run goes to a fresh bucket.
+  no change   the bucket is up to date: ours against the same bare argv, and against a plain
+              `rclone copy --update` (only --transfers/--checkers) for reference.
+
+Everything (data, server, configs, cache) lives in a temporary folder under /tmp, removed at the end;
+the server is stopped at the end whatever happens.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "src"))
+from tests.integration.rclone_servers import RcloneServer, registry_env, write_rclone_conf  # noqa: E402
+
+from backup_system.config import load_config  # noqa: E402
+from backup_system.plan import build_jobs  # noqa: E402
+from backup_system.transports.rclone import rclone_argv, rclone_binary  # noqa: E402
+
+VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
+PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable
+BACKUP_SCRIPT = os.path.join(ROOT, "scripts", "backup_system.py")
+RATIO_GOAL = 1.05
+SHIPPED = (4, 8)  # transfers, checkers: the schema's defaults today
+REMOTE = "bench"
+
+CONFIG_YAML = """\
+backups:
+  name: bench-{name}
+  log_file: logs/{name}.log
+  state_dir: state
+  sources:
+    {tree}: {{path: {source}}}
+  destinations:
+    cloud:
+      remote: {remote}
+      folder: {bucket}
+      rclone_config: {rclone_config}
+{extra}"""
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description="benchmark the rclone transport against bare rclone")
+    parser.add_argument("--files", type=int, default=10_000, help="small files of 1-4 KB (default 10000)")
+    parser.add_argument("--folders", type=int, default=500, help="folders they are spread over (default 500)")
+    parser.add_argument("--big-files", type=int, default=50, help="big files (default 50)")
+    parser.add_argument("--big-mb", type=int, default=2, help="size of each big file in MB (default 2)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each command (default 3)")
+    parser.add_argument("--nochange-repeat", type=int, default=7, help="timed no-change runs (default 7)")
+    parser.add_argument("--transfers", default="8,16,32", help="other `transfers` values to time a first push with")
+    parser.add_argument("--checkers", default="16,32", help="other `checkers` values to time a first push with")
+    args = parser.parse_args()
+    args.transfers = [int(value) for value in args.transfers.split(",") if value.strip()]
+    args.checkers = [int(value) for value in args.checkers.split(",") if value.strip()]
+    return args
+
+
+# --- data, configs and commands -------------------------------------------------------------------
+
+def make_small_tree(root, files, folders):
+    """{relative path: size} of `files` files of 1-4 KB spread over `folders` folders."""
+    generator = random.Random(20261124)
+    sizes = {}
+    for index in range(files):
+        path = f"d{index % folders:04d}/f{index:06d}.csv"
+        sizes[path] = generator.randint(1024, 4096)
+        os.makedirs(os.path.join(root, os.path.dirname(path)), exist_ok=True)
+        with open(os.path.join(root, path), "wb") as stream:
+            stream.write(generator.randbytes(sizes[path]))
+    return sizes
+
+
+def make_big_tree(root, files, megabytes):
+    os.makedirs(root)
+    sizes = {}
+    for index in range(files):
+        path = f"big{index:03d}.bin"
+        sizes[path] = megabytes << 20
+        with open(os.path.join(root, path), "wb") as stream:
+            stream.write(os.urandom(sizes[path]))
+    return sizes
+
+
+class Bench:
+    """The server, the trees and a fresh bucket name whenever one is asked for."""
+
+    def __init__(self, workdir, server):
+        self.workdir = workdir
+        self.server = server
+        self.rclone_config = write_rclone_conf(os.path.join(workdir, "rclone.conf"), {REMOTE: server.section()})
+        self.env = {**os.environ, **registry_env(workdir)}
+        self.buckets = 0
+
+    def fresh_bucket(self, label):
+        """A new bucket name, on a freshly restarted server: a server that has cached the listings of many
+        earlier buckets (removed on disk since) slows down, which would favour whichever command ran first."""
+        self.server.stop()
+        self.server.start()
+        self.buckets += 1
+        return f"{label}-{self.buckets:04d}"
+
+    def config(self, tree, bucket, transfers=None, checkers=None):
+        """A config whose destination `cloud` sends `tree` to REMOTE:bucket/tree; returns its path."""
+        extra = "".join(f"      {key}: {value}\n" for key, value in (("transfers", transfers), ("checkers", checkers))
+                        if value is not None)
+        name = f"{tree}-{bucket}"
+        text = CONFIG_YAML.format(name=name, tree=tree, source=os.path.join(self.workdir, tree), remote=REMOTE,
+                                  bucket=bucket, rclone_config=self.rclone_config, extra=extra)
+        path = os.path.join(self.workdir, f"{name}.yaml")
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        return path
+
+    def ours(self, config):
+        return {"argv": [PYTHON, BACKUP_SCRIPT, "--config", config, "-q"], "env": self.env}
+
+    def bare(self, config, bucket, tree):
+        """The exact command our transport runs for this config, aimed at another bucket."""
+        job = build_jobs(load_config(config))[0][0]
+        argv = rclone_argv(job, f"{REMOTE}:{bucket}/{tree}", binary=rclone_binary(job.destination),
+                           report=os.path.join(self.workdir, "bare-report.txt"))
+        return {"argv": argv, "env": dict(os.environ)}
+
+    def plain(self, binary, tree, bucket, transfers, checkers):
+        """rclone copy --update with nothing of ours: the floor."""
+        argv = [binary, "--config", self.rclone_config, "copy", os.path.join(self.workdir, tree),
+                f"{REMOTE}:{bucket}/{tree}/", "--update", "--transfers", str(transfers), "--checkers", str(checkers),
+                "-q"]
+        return {"argv": argv, "env": dict(os.environ)}
+
+    def check_arrived(self, bucket, tree, sizes):
+        """Fail unless the served bucket holds exactly the tree's files at their sizes; then drop it."""
+        top = os.path.join(self.server.folder, bucket, tree)
+        found = {}
+        for folder, _, names in os.walk(top):
+            for name in names:
+                full = os.path.join(folder, name)
+                found[os.path.relpath(full, top)] = os.path.getsize(full)
+        if found != sizes:
+            wrong = [path for path in sizes if found.get(path) != sizes[path]]
+            raise SystemExit(f"bench: {bucket}/{tree}: {len(wrong)} of {len(sizes)} files missing or of the wrong "
+                             f"size (e.g. {wrong[:3]}), {len(set(found) - set(sizes))} unexpected")
+
+
+# --- running and timing ---------------------------------------------------------------------------
+
+def run(command):
+    completed = subprocess.run(command["argv"], env=command.get("env"), capture_output=True, text=True,
+                               stdin=subprocess.DEVNULL, check=False)
+    if completed.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(command['argv'])} exited {completed.returncode}:\n"
+                         f"{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
+    return completed
+
+
+def time_alternately(makers, repeat, title):
+    """Each maker() gives (command, after) for one run; run each `repeat` times, interleaved."""
+    labels = list(makers)
+    times = {label: [] for label in labels}
+    for round_index in range(repeat):
+        shift = round_index % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            command, after = makers[label]()
+            started = time.perf_counter()
+            run(command)
+            times[label].append(time.perf_counter() - started)
+            if after:
+                after()
+        print(f"  {title} round {round_index + 1}/{repeat}: "
+              + ", ".join(f"{label} {times[label][-1]:.2f}s" for label in labels), flush=True)
+    return times
+
+
+def first_push_makers(bench, tree, sizes, transfers_list, checkers_list):
+    """label -> maker of one first push into a fresh bucket (checked, then removed from disk)."""
+    def ours(transfers=None, checkers=None):
+        def make():
+            bucket = bench.fresh_bucket("ours")
+            return bench.ours(bench.config(tree, bucket, transfers, checkers)), finish(bucket)
+        return make
+
+    def bare():
+        bucket = bench.fresh_bucket("bare")
+        return bench.bare(bench.config(tree, "unused"), bucket, tree), finish(bucket)
+
+    def finish(bucket):
+        def after():
+            bench.check_arrived(bucket, tree, sizes)
+            shutil.rmtree(os.path.join(bench.server.folder, bucket))  # never listed again: fresh names
+        return after
+
+    makers = {"bare (our argv)": bare, f"ours {SHIPPED[0]}/{SHIPPED[1]}": ours()}
+    makers.update({f"ours transfers {value}": ours(transfers=value) for value in transfers_list})
+    makers.update({f"ours checkers {value}": ours(checkers=value) for value in checkers_list})
+    return makers
+
+
+def no_change_times(bench, tree, sizes, repeat):
+    """Bring two buckets up to date, check a no-change run of ours sends nothing, then time."""
+    config = bench.config(tree, "nochange-ours")
+    bare = bench.bare(config, "nochange-bare", tree)
+    run(bench.ours(config))
+    run(bare)
+    report = json.loads(run({**bench.ours(config), "argv": [*bench.ours(config)["argv"][:-1], "--json"]}).stdout)
+    job = report["jobs"][0]
+    if not report["ok"] or job["files_sent"] or job["files_unchanged"] != len(sizes):
+        raise SystemExit(f"bench: the no-change run was not clean: {job}")
+    print(f"  check: a no-change run of ours sent 0 files, {job['files_unchanged']} unchanged", flush=True)
+    plain = bench.plain(bare["argv"][0], tree, "nochange-bare", *SHIPPED)
+    makers = {"bare (our argv)": lambda: (bare, None), "ours": lambda: (bench.ours(config), None),
+              "bare, plain flags": lambda: (plain, None)}
+    return time_alternately(makers, repeat, f"{tree} no-change")
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+def verdict(ratio):
+    return "goal met" if ratio <= RATIO_GOAL else f"goal <= {RATIO_GOAL:.2f}x NOT met"
+
+
+def rows_for(tree, first, nochange):
+    bare_first = statistics.median(first["bare (our argv)"])
+    rows = [(f"{tree} first push: bare (our argv)", first["bare (our argv)"], "")]
+    for label, times in first.items():
+        if label == "bare (our argv)":
+            continue
+        ratio = statistics.median(times) / bare_first
+        note = f"{ratio:.3f}x bare ({verdict(ratio)})" if label == f"ours {SHIPPED[0]}/{SHIPPED[1]}" \
+            else f"{ratio:.3f}x bare"
+        rows.append((f"{tree} first push: {label}", times, note))
+    bare_still = statistics.median(nochange["bare (our argv)"])
+    ours_ratio = statistics.median(nochange["ours"]) / bare_still
+    plain_ratio = statistics.median(nochange["bare, plain flags"]) / bare_still
+    rows += [(f"{tree} no-change: bare (our argv)", nochange["bare (our argv)"], ""),
+             (f"{tree} no-change: ours", nochange["ours"], f"{ours_ratio:.3f}x bare ({verdict(ours_ratio)})"),
+             (f"{tree} no-change: bare, plain flags", nochange["bare, plain flags"], f"{plain_ratio:.3f}x bare")]
+    return rows
+
+
+def print_table(rows, title):
+    print(f"\n{title}")
+    print(f"{'scenario':44} {'median s':>9} {'min s':>8}   ratio / notes")
+    for name, times, note in rows:
+        print(f"{name:44} {statistics.median(times):9.3f} {min(times):8.3f}   {note}".rstrip())
+
+
+def main():
+    args = parse_args()
+    # as `make bench` does: with PYTHONDONTWRITEBYTECODE set, each run would compile the package again
+    subprocess.run([PYTHON, "-m", "compileall", "-q", os.path.join(ROOT, "src")], check=True)
+    workdir = tempfile.mkdtemp(prefix="backup_system_bench_rclone_", dir="/tmp")
+    os.environ["XDG_CACHE_HOME"] = os.path.join(workdir, "cache")  # the parsed-config cache stays in here too
+    rows = []
+    try:
+        print(f"building {args.files} files of 1-4 KB in {args.folders} folders and {args.big_files} files of "
+              f"{args.big_mb} MB under {workdir} ...", flush=True)
+        trees = {"small": make_small_tree(os.path.join(workdir, "small"), args.files, args.folders),
+                 "big": make_big_tree(os.path.join(workdir, "big"), args.big_files, args.big_mb)}
+        with RcloneServer("s3", os.path.join(workdir, "s3")) as server:
+            print(f"rclone serve s3 on 127.0.0.1:{server.port}, serving {server.folder}", flush=True)
+            bench = Bench(workdir, server)
+            for tree, sizes in trees.items():
+                makers = first_push_makers(bench, tree, sizes, args.transfers, args.checkers)
+                first = time_alternately(makers, args.repeat, f"{tree} first push")
+                nochange = no_change_times(bench, tree, sizes, args.nochange_repeat)
+                rows += rows_for(tree, first, nochange)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_table(rows, f"rclone serve s3 on 127.0.0.1: {args.files} files of 1-4 KB in {args.folders} folders (small), "
+                      f"{args.big_files} x {args.big_mb} MB (big); {args.repeat} rounds first push, "
+                      f"{args.nochange_repeat} no-change; {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,592 @@
+"""Backing up through rclone, against real `rclone serve s3|webdav|sftp` servers on 127.0.0.1.
+
+Every story runs the real command line; what arrived is read back from the served folder on disk.
+"""
+
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from backup_system.transports.rclone import classify, rclone_argv, remote_target
+from tests.conftest import SCRIPT, arguments_of, pids_named, tree
+from tests.integration.rclone_servers import (
+    RcloneServer,
+    mount_tmpfs,
+    obscure,
+    unmount,
+    write_rclone_conf,
+)
+
+FAST_FAILURE = ["--retries", "1", "--low-level-retries", "1"]  # rclone's errors after one try, not ~5 s
+PROTOCOLS = ["s3", "webdav", "sftp"]
+AWKWARD_NAMES = [
+    "with space.csv",
+    "  leading and  doubled spaces.csv",
+    "single'quote.csv",
+    'double"quote.csv',
+    "semi;colon.csv",
+    "café é.csv",
+    "日本語.csv",
+    "-leading-dash.csv",
+    "hash#percent%amp&plus+.csv",
+    "question?mark.csv",
+    "nested/deeper/folder with space/x.csv",
+]
+DATED = re.compile(r"^\d{4}-\d\d-\d\d-\d{6}$")
+OLD = time.time() - 1000
+
+
+@pytest.fixture(scope="session")
+def rclone_cache(tmp_path_factory):
+    """One cache folder for every server: sftp's host keys are generated once."""
+    return tmp_path_factory.mktemp("rclone-cache")
+
+
+def serve(protocol, tmp_path, rclone_cache):
+    with RcloneServer(protocol, tmp_path / f"serve-{protocol}", cache_dir=rclone_cache) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_server(tmp_path, rclone_cache):
+    yield from serve("s3", tmp_path, rclone_cache)
+
+
+@pytest.fixture
+def webdav_server(tmp_path, rclone_cache):
+    yield from serve("webdav", tmp_path, rclone_cache)
+
+
+@pytest.fixture
+def sftp_server(tmp_path, rclone_cache):
+    yield from serve("sftp", tmp_path, rclone_cache)
+
+
+def server_for(request, protocol):
+    return request.getfixturevalue(f"{protocol}_server")
+
+
+def write_config(lab, destinations, sources=None):
+    sources = sources or {"csvs": {"path": "../data/csvs", "exclude": ["*.tmp"]},
+                          "results": {"path": "../data/results"}}
+    config = {"backups": {"name": "lab", "log_file": "../logs/backup.log", "state_dir": "../state",
+                          "sources": sources, "destinations": destinations}}
+    lab.write_config(yaml.safe_dump(config, allow_unicode=True))
+
+
+def cloud(remote="cloud", folder="lab", **options):
+    """An rclone destination reading the lab's own rclone.conf; fast failures unless flags say otherwise."""
+    return {"remote": remote, "folder": folder, "rclone_config": "../rclone/rclone.conf",
+            "flags": FAST_FAILURE, **options}
+
+
+def lab_with(lab, server, remote="cloud", secrets=True, **options):
+    """A lab whose destination `box` is the server; options go into the destination."""
+    write_rclone_conf(lab.path("rclone/rclone.conf"), {remote: server.section(secrets=secrets)})
+    write_config(lab, {"box": cloud(remote, **options)})
+    return lab
+
+
+@pytest.fixture
+def s3_lab(lab, s3_server):
+    lab.write("data/csvs/a.csv", "1,2\n", mtime=OLD)
+    lab.write("data/results/figure.png", bytes(range(256)) * 40, mtime=OLD)
+    return lab_with(lab, s3_server)
+
+
+def report_of(result):
+    assert result.stdout.lstrip().startswith("{"), result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def job_of(result, source, destination="box"):
+    return next(job for job in report_of(result)["jobs"]
+                if job["source"] == source and job["destination"] == destination)
+
+
+def everything_shown(lab, *results):
+    log = lab.path("logs/backup.log")
+    return "".join(result.stdout + result.stderr for result in results) + (log.read_text() if log.exists() else "")
+
+
+# --- pushing --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_first_push_puts_every_file_on_the_server_byte_identical_with_its_time(request, lab, protocol):
+    server = server_for(request, protocol)
+    for index in range(5):
+        lab.write(f"data/csvs/sub{index % 2}/f{index}.csv", f"{index}\n" * (index + 1), mtime=1700000000 + index)
+    lab.write("data/results/figure.png", bytes(range(256)) * 40, mtime=1700000000)
+    lab_with(lab, server)
+    result = lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert tree(server.path("lab", "csvs")) == tree(lab.path("data/csvs"))
+    assert tree(server.path("lab", "results")) == tree(lab.path("data/results"))
+    for index in range(5):
+        assert int(server.path("lab", "csvs", f"sub{index % 2}", f"f{index}.csv").stat().st_mtime) == 1700000000 + index
+    csvs = job_of(result, "csvs")
+    assert (csvs["files_sent"], csvs["files_unchanged"], csvs["files_failed"]) == (5, 0, 0)
+    assert csvs["bytes_sent"] == sum(len(f"{index}\n") * (index + 1) for index in range(5))
+    assert csvs["target"] == "cloud:lab/csvs"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_no_change_run_sends_nothing(request, lab, protocol):
+    server = server_for(request, protocol)
+    for index in range(4):
+        lab.write(f"data/csvs/d/{index}.csv", str(index), mtime=OLD)
+    lab.write("data/results/r.txt", "r", mtime=OLD)
+    lab_with(lab, server)
+    assert lab.run().returncode == 0
+    again = lab.run("--json")
+    csvs = job_of(again, "csvs")
+    assert (csvs["files_sent"], csvs["files_unchanged"], csvs["sent"]) == (0, 4, [])
+
+
+def test_one_changed_and_one_new_file_are_all_that_move(s3_lab, s3_server):
+    s3_lab.write("data/csvs/b.csv", "b\n", mtime=OLD)
+    assert s3_lab.run().returncode == 0
+    s3_lab.write_newer("data/csvs/a.csv", "changed\n")
+    s3_lab.write("data/csvs/new.csv", "new\n")
+    csvs = job_of(s3_lab.run("--json"), "csvs")
+    assert sorted(csvs["sent"]) == ["a.csv", "new.csv"]
+    assert (csvs["files_sent"], csvs["bytes_sent"], csvs["files_unchanged"]) == (2, 12, 1)
+    assert s3_server.path("lab", "csvs", "a.csv").read_text() == "changed\n"
+
+
+def test_a_file_newer_on_the_remote_is_kept(s3_lab, s3_server):
+    assert s3_lab.run().returncode == 0
+    s3_server.write("lab/csvs/a.csv", "edited on another computer, longer\n", mtime=time.time() + 3600)
+    s3_lab.write("data/csvs/a.csv", "older local\n", mtime=time.time() - 3600)
+    csvs = job_of(s3_lab.run("--json"), "csvs")
+    assert (csvs["files_sent"], csvs["files_unchanged"]) == (0, 1)
+    assert s3_server.path("lab", "csvs", "a.csv").read_text() == "edited on another computer, longer\n"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_awkward_names_arrive_under_their_own_names(request, lab, protocol):
+    server = server_for(request, protocol)
+    for index, name in enumerate(AWKWARD_NAMES):
+        lab.write(f"data/csvs/{name}", f"{index},{name}\n", mtime=OLD)
+    lab.write("data/results/r.txt", "r")
+    lab_with(lab, server)
+    result = lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert tree(server.path("lab", "csvs")) == tree(lab.path("data/csvs"))
+    assert sorted(job_of(result, "csvs")["sent"]) == sorted(AWKWARD_NAMES)
+    assert job_of(lab.run("--json"), "csvs")["files_sent"] == 0
+
+
+def test_excluded_files_stay_behind(s3_lab, s3_server):
+    s3_lab.write("data/csvs/scratch.tmp", "temp")
+    s3_lab.write("data/csvs/sub/more.tmp", "temp")
+    assert s3_lab.run().returncode == 0
+    assert sorted(tree(s3_server.path("lab", "csvs"))) == ["a.csv"]
+
+
+def test_folder_with_source_puts_every_source_in_its_own_bucket(lab, s3_server):
+    lab.write("data/csvs/a.csv", "a\n")
+    lab.write("data/results/r.txt", "r\n")
+    lab.write("data/scans/run1/x.csv", "x1\n")
+    lab.write("data/scans/run2/deeper/y.csv", "y2\n")
+    write_rclone_conf(lab.path("rclone/rclone.conf"), {"cloud": s3_server.section()})
+    sources = {"csvs": {"path": "../data/csvs"}, "results": {"path": "../data/results"},
+               "scans": {"roots": ["../data/scans"]}}
+    write_config(lab, {"box": cloud(folder="lab-{source}")}, sources)
+    result = lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(os.listdir(s3_server.folder)) == ["lab-csvs", "lab-results", "lab-scans"]
+    assert tree(s3_server.path("lab-csvs")) == {"a.csv": b"a\n"}
+    assert tree(s3_server.path("lab-scans")) == {"run1/x.csv": b"x1\n", "run2/deeper/y.csv": b"y2\n"}
+    assert job_of(result, "scans/run2")["target"] == "cloud:lab-scans/run2"
+
+
+# --- pulling and two-way --------------------------------------------------------------------------
+
+def test_pull_brings_a_remote_tree_down_and_then_only_what_changed(lab, s3_server):
+    remote_tree = {"top.csv": "top\n", "a/b/c.csv": "deep\n", "x y/z;w.csv": "odd\n"}
+    for key, text in remote_tree.items():
+        s3_server.write(f"lab/csvs/{key}", text, mtime=OLD)
+    lab.write("data/csvs/local-only.csv", "mine\n")
+    lab_with(lab, s3_server, direction="pull", sources=["csvs"])
+    first = lab.run("--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert sorted(job_of(first, "csvs")["sent"]) == sorted(remote_tree)
+    assert tree(lab.path("data/csvs")) == {**{key: text.encode() for key, text in remote_tree.items()},
+                                           "local-only.csv": b"mine\n"}
+    s3_server.write("lab/csvs/a/b/c.csv", "deep, changed remotely\n", mtime=time.time())
+    again = job_of(lab.run("--json"), "csvs")
+    assert (again["sent"], again["files_unchanged"]) == (["a/b/c.csv"], 2)
+    assert lab.path("data/csvs/a/b/c.csv").read_text() == "deep, changed remotely\n"
+    assert lab.path("data/csvs/local-only.csv").read_text() == "mine\n"
+
+
+def bisync_lab(lab, server):
+    for name in ("stable1.csv", "stable2.csv", "shared.csv"):
+        lab.write(f"data/csvs/{name}", f"{name}\n", mtime=OLD)
+    server.write("lab/csvs/from-remote.csv", "remote\n", mtime=OLD)
+    return lab_with(lab, server, direction="bisync", sources=["csvs"])
+
+
+def test_bisync_first_run_resyncs_and_says_so_then_changes_flow_both_ways(lab, s3_server):
+    bisync_lab(lab, s3_server)
+    first = lab.run()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "first bisync of" in first.stderr and "--resync" in first.stderr
+    assert tree(lab.path("data/csvs")) == tree(s3_server.path("lab", "csvs"))
+    assert lab.path("data/csvs/from-remote.csv").read_text() == "remote\n"
+    lab.write("data/csvs/new-here.csv", "here\n")
+    s3_server.write("lab/csvs/sub/new-there.csv", "there\n")
+    second = lab.run("--json")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "first bisync" not in second.stderr
+    assert sorted(job_of(second, "csvs")["sent"]) == ["new-here.csv", "sub/new-there.csv"]
+    assert tree(lab.path("data/csvs")) == tree(s3_server.path("lab", "csvs"))
+    assert lab.path("data/csvs/sub/new-there.csv").read_text() == "there\n"
+
+
+def test_bisync_conflict_is_named_and_both_versions_are_kept(lab, s3_server):
+    bisync_lab(lab, s3_server)
+    assert lab.run().returncode == 0
+    lab.write_newer("data/csvs/shared.csv", "edited here\n")
+    s3_server.write("lab/csvs/shared.csv", "edited there, too\n", mtime=time.time() + 5)
+    result = lab.run("--json")
+    assert result.returncode == 1
+    failures = job_of(result, "csvs")["failures"]
+    assert [failure["path"] for failure in failures] == ["shared.csv"]
+    assert failures[0]["reason"].startswith("changed on both sides since the last run: both kept, as "
+                                            "shared.csv.conflict1 (here) and shared.csv.conflict2 (remote)")
+    for side in (lab.path("data/csvs"), s3_server.path("lab", "csvs")):
+        assert (side / "shared.csv.conflict1").read_text() == "edited here\n"
+        assert (side / "shared.csv.conflict2").read_text() == "edited there, too\n"
+    plain = lab.run()
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+
+
+# --- mirror, dry run ------------------------------------------------------------------------------
+
+def test_mirror_moves_what_it_deletes_or_replaces_into_a_dated_folder_beside_the_backup(lab, s3_server):
+    lab.write("data/csvs/keep.csv", "keep\n", mtime=OLD)
+    lab.write("data/csvs/gone.csv", "soon deleted here\n", mtime=OLD)
+    lab.write("data/csvs/edit.csv", "first version\n", mtime=OLD)
+    lab_with(lab, s3_server, mode="mirror", sources=["csvs"])
+    assert lab.run().returncode == 0
+    os.remove(lab.path("data/csvs/gone.csv"))
+    lab.write_newer("data/csvs/edit.csv", "second version\n")
+    result = lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert tree(s3_server.path("lab", "csvs")) == {"keep.csv": b"keep\n", "edit.csv": b"second version\n"}
+    dated = os.listdir(s3_server.path("lab", "csvs-versions"))
+    assert len(dated) == 1 and DATED.match(dated[0]), dated
+    assert tree(s3_server.path("lab", "csvs-versions", dated[0])) == {
+        "gone.csv": b"soon deleted here\n", "edit.csv": b"first version\n"}
+    assert (job_of(result, "csvs")["sent"], job_of(result, "csvs")["files_unchanged"]) == (["edit.csv"], 1)
+
+
+def test_dry_run_writes_nothing_and_lists_what_would_be_sent(s3_lab, s3_server):
+    s3_lab.write("data/csvs/sub/b c.csv", "b")
+    result = s3_lab.run("--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "box/csvs: would send a.csv" in result.stdout
+    assert "box/csvs: would send sub/b c.csv" in result.stdout
+    assert list(s3_server.folder.iterdir()) == []
+    assert s3_lab.run().returncode == 0
+    s3_lab.write("data/csvs/later.csv", "later")
+    csvs = job_of(s3_lab.run("--dry-run", "--json"), "csvs")
+    assert (csvs["status"], csvs["would_send"], csvs["files_unchanged"]) == ("dry-run", ["later.csv"], 2)
+    assert not s3_server.path("lab", "csvs", "later.csv").exists()
+
+
+def test_a_dry_run_of_a_first_bisync_changes_nothing_on_either_side(lab, s3_server):
+    lab.write("data/csvs/here.csv", "here\n")
+    lab_with(lab, s3_server, direction="bisync", sources=["csvs"])
+    result = lab.run("--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "box/csvs: would send here.csv" in result.stdout
+    assert "does not exist yet: the first bisync will create it" in result.stderr
+    assert list(s3_server.folder.iterdir()) == [] and not list(lab.path("state").rglob("*.lst"))
+    assert lab.run().returncode == 0
+    s3_server.write("lab/csvs/there.csv", "there\n")
+    again = lab.run("--dry-run", "--json")
+    assert job_of(again, "csvs")["would_send"] == ["there.csv"]
+    assert not lab.path("data/csvs/there.csv").exists()
+
+
+# --- failures -------------------------------------------------------------------------------------
+
+def test_an_unknown_remote_is_one_line_naming_the_remotes_that_exist(s3_lab):
+    config = yaml.safe_load(s3_lab.config.read_text())
+    config["backups"]["destinations"]["box"]["remote"] = "Box-Folder"
+    s3_lab.config.write_text(yaml.safe_dump(config))
+    result = s3_lab.run()
+    assert result.returncode == 1
+    assert (f"box/csvs: FAILED: remote 'Box-Folder' is not in the rclone configuration "
+            f"{s3_lab.path('rclone/rclone.conf')}; remotes there: cloud") in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def s3_lab_with_secret_in_env(lab, s3_server, secret):
+    """The S3 secret travels in rclone_env from the user's environment, never in rclone.conf."""
+    lab.write("data/csvs/a.csv", "1,2\n")
+    lab.write("data/results/big.bin", os.urandom(1 << 20))
+    write_rclone_conf(lab.path("rclone/rclone.conf"), {"s3lab": s3_server.section(secrets=False)})
+    env_name = "RCLONE_CONFIG_S3LAB_SECRET_ACCESS_KEY"
+    write_config(lab, {"box": cloud("s3lab", rclone_env={env_name: "${LAB_S3_SECRET}"})})
+    return {"LAB_S3_SECRET": secret}
+
+
+def test_a_wrong_s3_key_is_one_clear_line_and_never_shown(lab, s3_server):
+    wrong = "Wr0ngSecretKeyWr0ngSecretKeyWr0ngSecret!"
+    env = s3_lab_with_secret_in_env(lab, s3_server, wrong)
+    result = lab.run("-v", env=env)
+    assert result.returncode == 1
+    assert "box/csvs: FAILED: authentication refused by 's3lab': api error SignatureDoesNotMatch" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert wrong not in everything_shown(lab, result)
+
+
+def test_the_secret_never_reaches_output_logs_config_show_json_or_process_arguments(lab, s3_server):
+    env = s3_lab_with_secret_in_env(lab, s3_server, s3_server.secret_key)
+    assert s3_server.secret_key not in lab.path("rclone/rclone.conf").read_text()
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(lab.config), "-v", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **env})
+    seen_arguments = []
+    while process.poll() is None:
+        seen_arguments += [arguments for arguments in map(arguments_of, pids_named("rclone"))
+                           if b"\x00serve\x00" not in arguments]  # the servers hold the key by design
+        time.sleep(0.005)
+    out, err = process.communicate()
+    assert process.returncode == 0, out + err
+    assert seen_arguments, "never saw the rclone process"
+    shown = lab.run("config", "show", "--config", str(lab.config), env=env).stdout
+    assert "rclone_env: '***'" in shown
+    assert s3_server.secret_key not in out + err + shown + lab.path("logs/backup.log").read_text()
+    assert [arguments for arguments in seen_arguments if s3_server.secret_key.encode() in arguments] == []
+
+
+@pytest.mark.parametrize("protocol", ["webdav", "sftp"])
+def test_a_wrong_password_is_refused_in_one_line(request, lab, protocol):
+    server = server_for(request, protocol)
+    lab.write("data/csvs/a.csv", "1")
+    lab.write("data/results/r.txt", "r")
+    write_rclone_conf(lab.path("rclone/rclone.conf"), {"lab": server.section(secrets=False)})
+    wrong = obscure("not-the-password")
+    write_config(lab, {"box": cloud("lab", rclone_env={"RCLONE_CONFIG_LAB_PASS": wrong})})
+    result = lab.run()
+    assert result.returncode == 1
+    assert "box/csvs: FAILED: authentication refused by 'lab': " in result.stdout
+    assert wrong not in everything_shown(lab, result)
+
+
+def test_server_stopped_fails_the_job_with_a_clear_line(s3_lab, s3_server):
+    s3_server.stop()
+    started = time.monotonic()
+    result = s3_lab.run()
+    assert result.returncode == 1
+    assert (f"box/csvs: FAILED: cannot reach 'cloud': dial tcp 127.0.0.1:{s3_server.port}: connect: "
+            f"connection refused") in result.stdout
+    assert time.monotonic() - started < 30
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_timeout_bounds_every_rclone_call(s3_lab):
+    s3_lab.write("data/csvs/big.bin", os.urandom(4 << 20))
+    config = yaml.safe_load(s3_lab.config.read_text())
+    config["backups"]["destinations"]["box"].update(timeout=0.001)
+    s3_lab.config.write_text(yaml.safe_dump(config))
+    result = s3_lab.run()
+    assert result.returncode == 1
+    assert "box/csvs: FAILED: rclone stopped after the 0.001 s timeout" in result.stdout
+
+
+def test_a_full_disk_fails_the_job_in_one_line(lab, s3_server):
+    """Pulling into a full local disk: the one place every server reports the full disk the same way
+    (see rclone_servers for what the servers say when their own disk is full)."""
+    s3_server.write("lab/csvs/small.csv", "1\n", mtime=OLD)
+    s3_server.write("lab/csvs/zz-big.bin", os.urandom(2 << 20), mtime=OLD)
+    try:
+        mount_tmpfs(lab.path("data/csvs"), "512k")
+    except PermissionError as error:
+        pytest.skip(str(error))
+    try:
+        lab_with(lab, s3_server, direction="pull", sources=["csvs"])
+        result = lab.run("--json")
+        assert result.returncode == 1
+        csvs = job_of(result, "csvs")
+        assert csvs["error"], json.dumps(csvs)
+        assert csvs["error"].startswith("'cloud' is full (quota or disk): ")
+        assert re.search("no space left on device|file too big for remaining disk space", csvs["error"])
+        assert [failure["path"] for failure in csvs["failures"]] == ["zz-big.bin"]
+        assert sorted(tree(lab.path("data/csvs"))) == ["small.csv"]
+    finally:
+        unmount(lab.path("data/csvs"))
+
+
+def test_a_run_killed_mid_transfer_leaves_no_truncated_file_and_the_rerun_completes(s3_lab, s3_server):
+    big = os.urandom(24 << 20)
+    s3_lab.write("data/csvs/big.bin", big)
+    config = yaml.safe_load(s3_lab.config.read_text())
+    slow = dict(config["backups"]["destinations"]["box"], flags=[*FAST_FAILURE, "--bwlimit", "8M"])
+    s3_lab.config.write_text(yaml.safe_dump({"backups": {**config["backups"], "destinations": {"box": slow}}}))
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(s3_lab.config)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    folder = s3_server.path("lab", "csvs")
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(path.stat().st_size > 0 for path in _temporary_files(folder)):
+        time.sleep(0.005)
+    os.killpg(process.pid, signal.SIGKILL)  # the whole run, rclone included, as a power cut would
+    process.wait()
+    time.sleep(0.3)  # the server notices the broken upload
+    assert not (folder / "big.bin").exists()
+    s3_lab.config.write_text(yaml.safe_dump(config))
+    result = s3_lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (folder / "big.bin").read_bytes() == big
+    assert tree(folder) == tree(s3_lab.path("data/csvs"))
+
+
+def _temporary_files(folder):
+    return list(folder.glob(".rclone_temp_*")) if folder.exists() else []
+
+
+# --- several destinations -------------------------------------------------------------------------
+
+def box_and_secured(lab, server):
+    """The team's shape: `box` is remote Box-Folder, folder Ramanlab-Backups; `secured` is a local disk.
+
+    A WebDAV server stands in for Box (a folder store: S3 would refuse the upper-case bucket name)."""
+    lab.write("data/csvs/a.csv", "1,2\n")
+    lab.write("data/results/r.txt", "r\n")
+    write_rclone_conf(lab.path("rclone/rclone.conf"), {"Box-Folder": server.section()})
+    write_config(lab, {"box": cloud("Box-Folder", "Ramanlab-Backups"), "secured": {"base_path": "../backups/secured"}})
+
+
+def test_box_only_runs_only_the_box_destination(lab, webdav_server):
+    box_and_secured(lab, webdav_server)
+    result = lab.run("--box-only")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert tree(webdav_server.path("Ramanlab-Backups", "csvs")) == tree(lab.path("data/csvs"))
+    assert not lab.path("backups").exists()
+
+
+def test_a_failing_rclone_destination_does_not_stop_the_others(lab, webdav_server):
+    box_and_secured(lab, webdav_server)
+    webdav_server.stop()
+    result = lab.run()
+    assert result.returncode == 1
+    assert "box/csvs: FAILED: cannot reach 'Box-Folder'" in result.stdout
+    assert tree(lab.path("backups/secured/csvs")) == tree(lab.path("data/csvs"))
+    assert tree(lab.path("backups/secured/results")) == tree(lab.path("data/results"))
+
+
+# --- progress -------------------------------------------------------------------------------------
+
+def run_on_a_terminal(lab, *args):
+    """The CLI with stdout and stderr on a pseudo-terminal; everything it wrote there."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(lab.config), *args],
+                               stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
+    os.close(follower)
+    output = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 30)
+        try:
+            chunk = os.read(leader, 65536) if ready else b""
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    process.wait(timeout=30)
+    return process.returncode, output.decode("utf-8", "replace")
+
+
+def test_progress_shows_on_a_terminal_and_stays_quiet_otherwise(s3_lab):
+    s3_lab.write("data/csvs/big.bin", os.urandom(3 << 20))
+    config = yaml.safe_load(s3_lab.config.read_text())
+    config["backups"]["destinations"]["box"].update(flags=["--bwlimit", "2M"], sources=["csvs"])
+    s3_lab.config.write_text(yaml.safe_dump(config))
+    code, shown = run_on_a_terminal(s3_lab)
+    assert code == 0, shown
+    assert re.search(r"box/csvs: [\d.]+ \w?i?B / 3\.0 MiB, [\d.]+ \w?i?B/s, ETA ", shown), shown
+    s3_lab.write("data/csvs/big.bin", os.urandom(3 << 20))
+    code, quiet = run_on_a_terminal(s3_lab, "-q")
+    assert code == 0 and "ETA" not in quiet, quiet
+    s3_lab.write("data/csvs/big.bin", os.urandom(3 << 20))
+    piped = s3_lab.run()
+    assert piped.returncode == 0 and "ETA" not in piped.stdout + piped.stderr
+
+
+# --- the command, built without running it --------------------------------------------------------
+
+def job(direction="push", mode="copy", folder="lab", dry_run=False, source="csvs", **options):
+    from backup_system.config import Destination
+    from backup_system.plan import Job, Source, target_for
+
+    values = {field: None for field in Destination._fields}
+    values.update(name="box", paths={}, type="rclone", remote="cloud", folder=folder, direction=direction,
+                  mode=mode, flags=("--bwlimit", "1M"), transfers=4, checkers=8, rclone_env={}, timeout=60)
+    values.update(options)
+    destination = Destination(**values)
+    spec = source.split("/")[0]
+    item = Source(source, f"/data/{source}", ("*.tmp",))
+    return Job(destination, item, target_for(destination, spec, item), dry_run)
+
+
+def test_push_is_copy_update_of_the_folder_with_our_json_log_then_the_users_flags():
+    argv = rclone_argv(job(), binary="rclone", report="/tmp/r.txt")
+    assert argv[:7] == ["rclone", "copy", "/data/csvs", "cloud:lab/csvs/", "--update", "--combined", "/tmp/r.txt"]
+    assert argv[argv.index("--use-json-log"):argv.index("--use-json-log") + 4] == ["--use-json-log", "-v", "--stats", "1m"]
+    assert argv[-4:] == ["--exclude", "*.tmp", "--bwlimit", "1M"]
+    assert "--config" not in argv and "--dry-run" not in argv
+
+
+def test_pull_mirror_dry_run_and_config_file_in_the_command():
+    argv = rclone_argv(job("pull", "mirror", dry_run=True, rclone_config="/etc/r.conf"), stamp="2026-01-02-030405")
+    assert argv[1:8] == ["--config", "/etc/r.conf", "sync", "cloud:lab/csvs/", "/data/csvs", "--update",
+                         "--backup-dir"]
+    assert argv[8] == "/data/csvs-versions/2026-01-02-030405"
+    assert "--dry-run" in argv
+    push = rclone_argv(job(mode="mirror"), stamp="2026-01-02-030405")
+    assert push[push.index("--backup-dir") + 1] == "cloud:lab/csvs-versions/2026-01-02-030405"
+
+
+def test_bisync_names_its_workdir_and_resyncs_only_the_first_time():
+    first = rclone_argv(job("bisync"), workdir="/state/w", first_bisync=True)
+    assert first[1:5] == ["bisync", "/data/csvs", "cloud:lab/csvs/", "--workdir"]
+    assert "--resync-mode" in first and "--conflict-resolve" in first
+    assert "--resync-mode" not in rclone_argv(job("bisync"), workdir="/state/w")
+
+
+@pytest.mark.parametrize("folder, source, expected", [
+    ("lab", "csvs", "cloud:lab/csvs"),
+    ("lab-{source}", "csvs", "cloud:lab-csvs"),
+    ("lab-{source}", "scans/run1", "cloud:lab-scans/run1"),
+    ("{source}/{name}-copy", "scans/run1", "cloud:scans/run1-copy"),
+    ("", "csvs", "cloud:csvs"),
+])
+def test_folder_templates(folder, source, expected):
+    assert remote_target(job(folder=folder, source=source)) == expected
+
+
+def test_failures_are_sorted_into_what_a_user_can_act_on():
+    assert classify("... api error InvalidAccessKeyId: The Access Key Id ...", "s3:b").startswith(
+        "authentication refused by 's3': api error InvalidAccessKeyId")
+    assert classify("Put \"http://x\": dial tcp 1.2.3.4:9: connect: connection refused", "s3:b") == \
+        "cannot reach 's3': dial tcp 1.2.3.4:9: connect: connection refused"
+    assert classify("Failed to copy: storageQuotaExceeded", "drive:x").startswith("'drive' is full")
+    assert classify('Update Close failed: sftp: "write x.partial: no space left on device"', "nas:x").startswith(
+        "'nas' is full (quota or disk): ")
+    assert classify("error reading source root directory: directory not found", "s3:b/c") == \
+        "s3:b/c does not exist (error reading source root directory: directory not found)"
