@@ -93,6 +93,15 @@ def lab(tmp_path):
     return Lab(tmp_path / "lab")
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def pids_named(name):
     """Process ids of running programs called `name`."""
     pids = []

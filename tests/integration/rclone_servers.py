@@ -39,6 +39,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.conftest import free_port
+
 HOST = "127.0.0.1"
 PROJECT = Path(__file__).resolve().parents[2]
 RCLONE = str(PROJECT / ".venv" / "bin" / "rclone") if (PROJECT / ".venv" / "bin" / "rclone").exists() \
@@ -50,13 +52,6 @@ SECRET_KEY = "s3cretKey/Backup+System0123456789abcdefg"  # 40, like AWS's
 USER = "backup"
 PASSWORD = "dav-sftp-Pa55word"
 SECRET_KEYS = {"s3": ("secret_access_key",), "webdav": ("pass",), "sftp": ("pass",)}
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def obscure(password):

@@ -51,12 +51,13 @@ A session left open across stop() gets, for its next `ls` (exit 0):  NT_STATUS_C
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port
 
 HOST = "127.0.0.1"
 USER = "smbtest"
@@ -66,13 +67,6 @@ POLL_SECONDS = 0.05
 TINY_SIZE = "512k"
 SHARES = ("backup", "readonly", "tiny")
 SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def tool(name):

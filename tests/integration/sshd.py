@@ -8,22 +8,16 @@ Everything lives in the given folder; nothing of the machine's own ssh setup is 
 """
 
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 SSHD = "/usr/sbin/sshd"
 READY_SECONDS = 10
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def make_key(path):
