@@ -156,3 +156,18 @@ def test_the_shim_reruns_itself_under_the_projects_venv(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "--secured-only" in result.stdout
+
+
+def test_the_shipped_config_runs_clean_as_shipped_with_its_rsync_and_rclone_destinations(tmp_path):
+    """`make run` on a fresh checkout: back up, run the example pipeline, back up again."""
+    checkout = tmp_path / "checkout"
+    for part in ("config", "data", "scripts/pipeline"):
+        shutil.copytree(PROJECT / part, checkout / part, ignore=shutil.ignore_patterns(
+            "summary.csv", "summary.svg", "__pycache__"))
+    result = subprocess.run([sys.executable, str(SCRIPT), "run", "--config", str(checkout / "config" / "config.yaml")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for destination in ("secured", "box"):
+        assert (checkout / "backups" / destination / "csvs" / "summary.csv").exists()
+        assert (checkout / "backups" / destination / "results" / "summary.svg").exists()
+    assert "smb: disabled (enabled: false), not run" in result.stdout

@@ -524,6 +524,9 @@ def test_progress_shows_on_a_terminal_and_stays_quiet_otherwise(s3_lab):
     code, quiet = run_on_a_terminal(s3_lab, "-q")
     assert code == 0 and "ETA" not in quiet, quiet
     s3_lab.write("data/csvs/big.bin", os.urandom(3 << 20))
+    code, as_json = run_on_a_terminal(s3_lab, "--json")
+    assert code == 0 and "ETA" not in as_json and json.loads(as_json)["ok"], as_json
+    s3_lab.write("data/csvs/big.bin", os.urandom(3 << 20))
     piped = s3_lab.run()
     assert piped.returncode == 0 and "ETA" not in piped.stdout + piped.stderr
 

@@ -5,6 +5,8 @@ A transport is made from its Destination and the run's Log and answers one verb:
     send(job, result) -> None
         Bring job.source to job.target: only new or changed files move, nothing at the
         destination is deleted, and a file newer at the destination is never overwritten.
+        (rclone's mode: mirror deletes and overwrites, keeping what it replaces in a dated
+        versions folder; its pull and bisync directions also bring files down.)
         With job.dry_run nothing changes anywhere; result.sent lists what would be sent.
         Fills result (files sent, bytes, unchanged, per-file failures). Raises
         TransportError when the whole job fails (unreachable, refused, timed out).
