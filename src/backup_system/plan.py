@@ -49,10 +49,26 @@ def target_for(destination, spec_name, source):
     if own is not None:
         child = source.name[len(spec_name) + 1:]
         return join_location(own, child) if child else own
-    base = destination.base_path
-    if destination.type == "rclone" and base is None:
-        base = f"{destination.remote}:{destination.folder}"
-    return join_location(base, source.name)
+    if destination.type == "rclone" and destination.base_path is None:
+        return rclone_location(destination, spec_name, source)
+    return join_location(destination.base_path, source.name)
+
+
+def rclone_location(destination, spec_name, source):
+    """remote:folder/<source name>; a folder holding {source} (and {name}, a roots child) is filled in
+    instead, and whatever of the source's name it does not use is appended: `lab-{source}` sends the
+    roots child scans/run1 to remote:lab-scans/run1."""
+    folder = destination.folder or ""
+    if "{" not in folder:
+        return join_location(f"{destination.remote}:{folder}", source.name)
+    child = source.name[len(spec_name) + 1:]
+    try:
+        filled = folder.format(source=spec_name, name=child or spec_name)
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(f"backups.destinations.{destination.name}.folder: {folder!r}: the only placeholders "
+                          f"are {{source}} and {{name}}") from None
+    rest = child if child and "{name}" not in folder else ""
+    return join_location(f"{destination.remote}:{filled.strip('/')}", rest)
 
 
 def join_location(base, name):

@@ -16,7 +16,7 @@ import time
 import pytest
 import yaml
 
-from backup_system.transports.rclone import classify, rclone_argv, remote_target
+from backup_system.transports.rclone import classify, rclone_argv
 from tests.conftest import SCRIPT, arguments_of, pids_named, tree
 from tests.integration.rclone_servers import (
     RcloneServer,
@@ -580,7 +580,7 @@ def test_bisync_names_its_workdir_and_resyncs_only_the_first_time():
     ("", "csvs", "cloud:csvs"),
 ])
 def test_folder_templates(folder, source, expected):
-    assert remote_target(job(folder=folder, source=source)) == expected
+    assert job(folder=folder, source=source).target == expected
 
 
 def test_failures_are_sorted_into_what_a_user_can_act_on():

@@ -74,32 +74,6 @@ def rclone_binary(destination):
     return pinned if os.access(pinned, os.X_OK) else "rclone"
 
 
-def remote_target(job):
-    """`remote:path` for one job, with {source} and {name} in `folder` filled in.
-
-    {source} is the configured source's name, {name} the roots child (else the source's name too).
-    Whatever of the source's name the template does not use is appended, so `lab-{source}` sends
-    the roots child scans/run1 to `remote:lab-scans/run1`. An explicit base_path or <source>_path wins.
-    """
-    destination = job.destination
-    spec_name, _, child = job.source.name.partition("/")
-    folder = destination.folder or ""
-    if destination.base_path or spec_name in destination.paths or "{" not in folder:
-        return job.target
-    try:
-        filled = folder.format(source=spec_name, name=child or spec_name)
-    except (KeyError, IndexError, ValueError):
-        raise TransportError(f"folder {folder!r}: the only placeholders are {{source}} and {{name}}") from None
-    rest = child if child and "{name}" not in folder else ""
-    return join_path(f"{destination.remote}:{filled.strip('/')}", rest)
-
-
-def join_path(location, name):
-    if not name:
-        return location
-    return f"{location}{name}" if location.endswith(":") else f"{location.rstrip('/')}/{name}"
-
-
 def as_folder(location):
     """remote:path/ — the slash tells rclone it is a folder, so S3 skips a HEAD request that turns
     'server unreachable' or 'wrong key' into a misleading 'is a file not a directory'."""
@@ -115,12 +89,12 @@ def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None
                 report=None):
     """The rclone command for one job; a pure function of its arguments, tested without running it.
 
-    target: remote_target(job) unless given. stamp: the date of mirror mode's versions folder.
+    target: job.target unless given. stamp: the date of mirror mode's versions folder.
     workdir and first_bisync: bisync's state folder, and whether this is the pair's first run.
     report: the file for copy and sync's --combined report.
     """
     destination = job.destination
-    target = remote_target(job) if target is None else target
+    target = job.target if target is None else target
     local, remote = job.source.path, as_folder(target)
     argv = [binary, *(["--config", destination.rclone_config] if destination.rclone_config else [])]
     if destination.direction == "bisync":
@@ -344,7 +318,7 @@ class Rclone:
     def send(self, job, result):
         """See transports/__init__.py. With direction pull or bisync, files also come down."""
         self.check_setup(job)
-        target = remote_target(job)
+        target = job.target
         result.target = target
         workdir, first = self.prepare_bisync(job, target) if self.destination.direction == "bisync" else (None, False)
         report = None if workdir else _temporary_file()
