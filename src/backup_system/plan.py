@@ -111,6 +111,9 @@ def build_jobs(config, only=(), dry_run=False, compress=None):
         state_dir = os.path.join(config.state_dir, destination.name)
         for spec_name in config.sources if destination.sources is None else destination.sources:
             for source in expanded[spec_name]:
-                target = target_for(destination, spec_name, source)
+                try:
+                    target = target_for(destination, spec_name, source)
+                except ConfigError as error:
+                    raise ConfigError(f"{config.path}: {error}") from None
                 jobs.append(Job(destination, source, target, dry_run, compressed, state_dir))
     return jobs, notes
