@@ -435,13 +435,23 @@ class Validator:
     def check_required(self, values, paths, sources, at):
         kind = values["type"]
         if kind == "rclone":
-            if not values["remote"]:
-                raise self.error(at, "'remote' is required for an rclone destination")
+            self.check_rclone(values, at)
             return
         received = values["sources"] or tuple(sources)
         if not values["base_path"] and any(source not in paths for source in received):
             raise self.error(at, f"'base_path' is required for an {kind} destination "
                                  f"(or a <source>_path for each of its sources)")
+
+
+    def check_rclone(self, values, at):
+        if not values["remote"]:
+            raise self.error(at, "'remote' is required for an rclone destination")
+        if values["direction"] == "bisync" and values["mode"] == "mirror":
+            raise self.error(at + ("mode",), "mode: mirror is for push and pull; bisync keeps both sides itself")
+        for key in values["rclone_env"]:
+            if not key.startswith("RCLONE_"):
+                raise self.error(at + ("rclone_env", key), "rclone reads only variables named RCLONE_..., "
+                                                           "e.g. RCLONE_CONFIG_BOX_TOKEN")
 
 
 def is_smb_url(location):

@@ -259,3 +259,13 @@ def test_an_smb_share_url_with_remote_dir_is_the_same_as_the_full_url(tmp_path):
     smb = config.destinations["smb"]
     assert (smb.type, smb.base_path, smb.port, smb.sessions, smb.method) == (
         "smb", "//server/share/lab/Data", 4445, 4, "auto")
+
+
+def test_rclone_settings_that_cannot_work_are_refused_at_load_time(tmp_path):
+    mirror = error_of(tmp_path, "backups:\n  destinations:\n    box:\n      remote: r\n      direction: bisync\n"
+                                "      mode: mirror\n")
+    assert ":6: backups.destinations.box.mode: mode: mirror is for push and pull" in mirror
+    env = error_of(tmp_path, "backups:\n  destinations:\n    box:\n      remote: r\n      rclone_env:\n"
+                             "        BOX_TOKEN: abc\n")
+    assert ":6: backups.destinations.box.rclone_env.BOX_TOKEN: rclone reads only variables named RCLONE_" in env
+    assert "abc" not in env
