@@ -23,12 +23,13 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from timing import ROOT, print_table, run, seconds
+from timing import time_alternately as alternately
+
 SRC = os.path.join(ROOT, "src")
 sys.path.insert(0, SRC)
 VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
@@ -134,34 +135,23 @@ def make_slice(root, sources, megabytes):
 
 # --- running and timing --------------------------------------------------------------------------
 
-def run(argv, cwd=ROOT):
-    completed = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(argv)} exited {completed.returncode}:\n{completed.stderr}")
-    return completed
-
-
 def time_alternately(commands, repeat):
-    """label -> {argv, cwd, output}: each `repeat` times, interleaved, the order rotating each round.
+    """label -> {argv, cwd, output}: timed alternately; returns label -> (list of seconds, output size in bytes).
 
     `output` (a file or folder) is removed before each run, untimed, so each run builds from
     scratch (zip and 7zz would otherwise update an existing archive); its size is kept.
-    Returns label -> (list of seconds, size of the output in bytes).
     """
-    labels = list(commands)
-    times, sizes = {label: [] for label in labels}, {}
-    for round_index in range(repeat):
-        shift = round_index % len(labels)
-        for label in labels[shift:] + labels[:shift]:
-            command = commands[label]
-            remove(command["output"])
-            started = time.perf_counter()
-            run(command["argv"], command.get("cwd", ROOT))
-            times[label].append(time.perf_counter() - started)
-            sizes[label] = size_of(command["output"])
-        print(f"  round {round_index + 1}/{repeat}: "
-              + ", ".join(f"{label} {times[label][-1]:.2f}s" for label in labels), flush=True)
-    return {label: (times[label], sizes[label]) for label in labels}
+    sizes = {}
+
+    def timer(label):
+        command = commands[label]
+        remove(command["output"])
+        took = seconds(lambda: run(command["argv"], cwd=command.get("cwd", ROOT)))
+        sizes[label] = size_of(command["output"])
+        return took
+
+    times = alternately({label: (lambda label=label: timer(label)) for label in commands}, repeat)
+    return {label: (times[label], sizes[label]) for label in commands}
 
 
 def remove(path):
@@ -236,41 +226,12 @@ def no_change_scenario(workdir, data, repeat):
     for argv in cli.values():
         run(argv)  # the first, full runs
     archives = os.path.join(workdir, "archives")
-    wired = os.path.isdir(archives) and size_of(archives) > 0
-    if wired:
-        results = time_alternately({name: {"argv": argv, "output": os.path.join(workdir, "none")}
-                                    for name, argv in cli.items()}, repeat)
-        return compare("no-change CLI", {"compression on": results["on"], "compression off": results["off"]},
-                       "compression on", "compression off", None, limit=NO_CHANGE_GOAL)
-    print("  compression: enabled: true built no archive: the runner does not call the stage yet;\n"
-          "  timing the CLI run and build_archive's reuse check separately", flush=True)
-    return no_change_estimate(workdir, data, cli["off"], archives, repeat)
-
-
-def no_change_estimate(workdir, data, cli_off, archives, repeat):
-    from backup_system.compression import build_archive
-    from backup_system.log import Log
-    from backup_system.plan import Source
-
-    source, log = Source("data", data, ()), Log(None, 100)
-    build_archive(source, archives, "zip", 1, 1, log)
-    cli_times, check_times = [], []
-    for round_index in range(repeat):
-        started = time.perf_counter()
-        run(cli_off)
-        cli_times.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        result = build_archive(source, archives, "zip", 1, 1, log)
-        check_times.append(time.perf_counter() - started)
-        if not result.reused:
-            raise SystemExit("bench: the reuse check built a new archive of an unchanged source")
-        print(f"  round {round_index + 1}/{repeat}: CLI {cli_times[-1]:.3f}s, reuse check {check_times[-1]:.4f}s "
-              f"({result.files_in} files)", flush=True)
-    off, check = statistics.median(cli_times), statistics.median(check_times)
-    verdict = "goal met" if (off + check) / off <= NO_CHANGE_GOAL else f"goal <= {NO_CHANGE_GOAL}x NOT met"
-    return [("no-change CLI, compression off", cli_times, ""),
-            ("build_archive reuse check alone", check_times,
-             f"CLI + check = {(off + check) / off:.3f}x CLI ({verdict}; estimate, stage not wired)")]
+    if not (os.path.isdir(archives) and size_of(archives) > 0):
+        raise SystemExit("bench: compression enabled: true built no archive")
+    results = time_alternately({name: {"argv": argv, "output": os.path.join(workdir, "none")}
+                                for name, argv in cli.items()}, repeat)
+    return compare("no-change CLI", {"compression on": results["on"], "compression off": results["off"]},
+                   "compression on", "compression off", None, limit=NO_CHANGE_GOAL)
 
 
 def compare(name, results, mine, theirs, size, goal=None, limit=None, size_goal=None):
@@ -294,13 +255,6 @@ def compare(name, results, mine, theirs, size, goal=None, limit=None, size_goal=
 
 def throughput(size, times):
     return f"{size / statistics.median(times) / MB:.1f} MB/s" if size else ""
-
-
-def print_table(rows):
-    width = max(len(name) for name, _, _ in rows)
-    print(f"\n{'scenario':{width}} {'median s':>9} {'min s':>8}   notes")
-    for name, times, note in rows:
-        print(f"{name:{width}} {statistics.median(times):9.3f} {min(times):8.3f}   {note}".rstrip())
 
 
 def main():

@@ -25,17 +25,16 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from timing import ROOT, print_table, run, seconds, time_alternately
+
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "src"))
-from tests.integration.rclone_servers import RcloneServer, registry_env, write_rclone_conf  # noqa: E402
+from tests.integration.rclone_servers import RcloneServer, write_rclone_conf  # noqa: E402
 
-from backup_system.config import load_config  # noqa: E402
+from backup_system.config import FIELD_BY_KEY, load_config  # noqa: E402
 from backup_system.plan import build_jobs  # noqa: E402
 from backup_system.transports.rclone import rclone_argv, rclone_binary  # noqa: E402
 
@@ -43,7 +42,7 @@ VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
 PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable
 BACKUP_SCRIPT = os.path.join(ROOT, "scripts", "backup_system.py")
 RATIO_GOAL = 1.05
-SHIPPED = (4, 8)  # transfers, checkers: the schema's defaults today
+SHIPPED = tuple(FIELD_BY_KEY[f"backups.destinations.*.{key}"].default for key in ("transfers", "checkers"))
 REMOTE = "bench"
 
 CONFIG_YAML = """\
@@ -69,7 +68,7 @@ def parse_args():
     parser.add_argument("--big-mb", type=int, default=2, help="size of each big file in MB (default 2)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each command (default 3)")
     parser.add_argument("--nochange-repeat", type=int, default=7, help="timed no-change runs (default 7)")
-    parser.add_argument("--transfers", default="8,16,32", help="other `transfers` values to time a first push with")
+    parser.add_argument("--transfers", default="4,16,32", help="other `transfers` values to time a first push with")
     parser.add_argument("--checkers", default="16,32", help="other `checkers` values to time a first push with")
     args = parser.parse_args()
     args.transfers = [int(value) for value in args.transfers.split(",") if value.strip()]
@@ -110,7 +109,7 @@ class Bench:
         self.workdir = workdir
         self.server = server
         self.rclone_config = write_rclone_conf(os.path.join(workdir, "rclone.conf"), {REMOTE: server.section()})
-        self.env = {**os.environ, **registry_env(workdir)}
+        self.env = dict(os.environ)
         self.buckets = 0
 
     def fresh_bucket(self, label):
@@ -166,31 +165,20 @@ class Bench:
 
 # --- running and timing ---------------------------------------------------------------------------
 
-def run(command):
-    completed = subprocess.run(command["argv"], env=command.get("env"), capture_output=True, text=True,
-                               stdin=subprocess.DEVNULL, check=False)
-    if completed.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(command['argv'])} exited {completed.returncode}:\n"
-                         f"{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
-    return completed
+def run_command(command):
+    return run(command["argv"], env=command.get("env"))
 
 
-def time_alternately(makers, repeat, title):
-    """Each maker() gives (command, after) for one run; run each `repeat` times, interleaved."""
-    labels = list(makers)
-    times = {label: [] for label in labels}
-    for round_index in range(repeat):
-        shift = round_index % len(labels)
-        for label in labels[shift:] + labels[:shift]:
-            command, after = makers[label]()
-            started = time.perf_counter()
-            run(command)
-            times[label].append(time.perf_counter() - started)
-            if after:
-                after()
-        print(f"  {title} round {round_index + 1}/{repeat}: "
-              + ", ".join(f"{label} {times[label][-1]:.2f}s" for label in labels), flush=True)
-    return times
+def timers(makers):
+    """label -> maker() giving (command, after) as timers: after() runs untimed after each run."""
+    def timer(make):
+        command, after = make()
+        took = seconds(lambda: run_command(command))
+        if after:
+            after()
+        return took
+
+    return {label: (lambda make=make: timer(make)) for label, make in makers.items()}
 
 
 def first_push_makers(bench, tree, sizes, transfers_list, checkers_list):
@@ -221,9 +209,10 @@ def no_change_times(bench, tree, sizes, repeat):
     """Bring two buckets up to date, check a no-change run of ours sends nothing, then time."""
     config = bench.config(tree, "nochange-ours")
     bare = bench.bare(config, "nochange-bare", tree)
-    run(bench.ours(config))
-    run(bare)
-    report = json.loads(run({**bench.ours(config), "argv": [*bench.ours(config)["argv"][:-1], "--json"]}).stdout)
+    run_command(bench.ours(config))
+    run_command(bare)
+    report = json.loads(run_command({**bench.ours(config),
+                                     "argv": [*bench.ours(config)["argv"][:-1], "--json"]}).stdout)
     job = report["jobs"][0]
     if not report["ok"] or job["files_sent"] or job["files_unchanged"] != len(sizes):
         raise SystemExit(f"bench: the no-change run was not clean: {job}")
@@ -231,7 +220,7 @@ def no_change_times(bench, tree, sizes, repeat):
     plain = bench.plain(bare["argv"][0], tree, "nochange-bare", *SHIPPED)
     makers = {"bare (our argv)": lambda: (bare, None), "ours": lambda: (bench.ours(config), None),
               "bare, plain flags": lambda: (plain, None)}
-    return time_alternately(makers, repeat, f"{tree} no-change")
+    return time_alternately(timers(makers), repeat, f"{tree} no-change")
 
 
 # --- the table ------------------------------------------------------------------------------------
@@ -259,17 +248,10 @@ def rows_for(tree, first, nochange):
     return rows
 
 
-def print_table(rows, title):
-    print(f"\n{title}")
-    print(f"{'scenario':44} {'median s':>9} {'min s':>8}   ratio / notes")
-    for name, times, note in rows:
-        print(f"{name:44} {statistics.median(times):9.3f} {min(times):8.3f}   {note}".rstrip())
-
-
 def main():
     args = parse_args()
     # as `make bench` does: with PYTHONDONTWRITEBYTECODE set, each run would compile the package again
-    subprocess.run([PYTHON, "-m", "compileall", "-q", os.path.join(ROOT, "src")], check=True)
+    run([PYTHON, "-m", "compileall", "-q", os.path.join(ROOT, "src")])
     workdir = tempfile.mkdtemp(prefix="backup_system_bench_rclone_", dir="/tmp")
     os.environ["XDG_CACHE_HOME"] = os.path.join(workdir, "cache")  # the parsed-config cache stays in here too
     rows = []
@@ -283,7 +265,7 @@ def main():
             bench = Bench(workdir, server)
             for tree, sizes in trees.items():
                 makers = first_push_makers(bench, tree, sizes, args.transfers, args.checkers)
-                first = time_alternately(makers, args.repeat, f"{tree} first push")
+                first = time_alternately(timers(makers), args.repeat, f"{tree} first push")
                 nochange = no_change_times(bench, tree, sizes, args.nochange_repeat)
                 rows += rows_for(tree, first, nochange)
     finally:

@@ -18,12 +18,11 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from timing import ROOT, print_table, run, seconds, time_alternately
+
 sys.path.insert(0, os.path.join(ROOT, "src"))
 VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
 PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable
@@ -87,34 +86,12 @@ def our_rsync_argv(config_path, target):
     return rsync_argv(jobs[0]._replace(target=target))
 
 
-# --- running and timing --------------------------------------------------------------------------
+# --- timing ------------------------------------------------------------------------------------
 
-def run(argv, env=None):
-    """Run argv from the repo root, output captured; stop the benchmark if it fails."""
-    completed = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(argv)} exited {completed.returncode}:\n{completed.stderr}")
-    return completed
-
-
-def seconds_to_run(argv, env=None):
-    started = time.perf_counter()
-    run(argv, env)
-    return time.perf_counter() - started
-
-
-def time_alternately(commands, repeat):
-    """Each command `repeat` times, interleaved (the order rotates each round); label -> list of seconds."""
-    labels = list(commands)
-    times = {label: [] for label in labels}
-    for round_index in range(repeat):
-        shift = round_index % len(labels)
-        for label in labels[shift:] + labels[:shift]:
-            argv, env = commands[label]
-            times[label].append(seconds_to_run(argv, env))
-        print(f"  round {round_index + 1}/{repeat}: "
-              + ", ".join(f"{label} {times[label][-1]:.3f}s" for label in labels), flush=True)
-    return times
+def timed(commands):
+    """label -> (argv, env) as timers for timing.time_alternately."""
+    return {label: (lambda argv=argv, env=env: seconds(lambda: run(argv, env=env)))
+            for label, (argv, env) in commands.items()}
 
 
 # --- scenarios -----------------------------------------------------------------------------------
@@ -123,9 +100,7 @@ def no_change_scenario(workdir, files, folders, repeat):
     """Bring both destinations up to date, then time no-change runs of bare rsync and of ours."""
     source, bare = os.path.join(workdir, "src"), os.path.join(workdir, "bare")
     print(f"building {files} files in {folders} folders under {source} ...", flush=True)
-    started = time.perf_counter()
-    make_tree(source, files, folders)
-    print(f"  built in {time.perf_counter() - started:.1f} s", flush=True)
+    print(f"  built in {seconds(lambda: make_tree(source, files, folders)):.1f} s", flush=True)
     config = write_config(workdir)
     ours = [PYTHON, BACKUP_SCRIPT, "--config", config, "-q"]
     ours_no_partial = [PYTHON, BACKUP_SCRIPT, "--config",
@@ -146,7 +121,7 @@ def no_change_scenario(workdir, files, folders, repeat):
         "ours, keep_partial: false": (ours_no_partial, None),
     }
     print(f"timing {repeat} rounds, alternating ...", flush=True)
-    return time_alternately(commands, repeat)
+    return time_alternately(timed(commands), repeat)
 
 
 def check_nothing_sent(ours):
@@ -165,7 +140,7 @@ def startup_scenario(repeat):
         "python -c pass": ([PYTHON, "-c", "pass"], None),
     }
     print(f"timing start-up, {repeat} rounds, alternating ...", flush=True)
-    return time_alternately(commands, repeat)
+    return time_alternately(timed(commands), repeat)
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -193,12 +168,6 @@ def table_rows(no_change, startup):
             ("python -c pass (reference)", startup["python -c pass"], ""),
         ]
     return rows
-
-
-def print_table(rows):
-    print(f"\n{'scenario':34} {'median s':>9} {'min s':>8}   ratio")
-    for name, times, note in rows:
-        print(f"{name:34} {statistics.median(times):9.3f} {min(times):8.3f}   {note}".rstrip())
 
 
 def main():

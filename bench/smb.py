@@ -22,12 +22,12 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from timing import ROOT, print_table, run, seconds, time_alternately
+
 sys.path.insert(0, ROOT)
 from tests.integration.smbd import SambaServer  # noqa: E402
 
@@ -109,54 +109,33 @@ def remote(relative):
 
 # --- running and timing ---------------------------------------------------------------------------
 
-def run(argv, stdin_text=None, env=None):
-    """Run argv from the repo root, output captured; stop the benchmark if it fails."""
-    completed = subprocess.run(argv, cwd=ROOT, input=stdin_text, env=env, capture_output=True, text=True,
-                               stdin=None if stdin_text is not None else subprocess.DEVNULL, check=False)
-    if completed.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(argv)} exited {completed.returncode}:\n"
-                         f"{completed.stdout[-2000:]}{completed.stderr[-2000:]}")
-    return completed
-
-
 def smbclient_env():
     return {**os.environ, "TZ": "UTC"}
 
 
-def seconds_to_run(command):
-    started = time.perf_counter()
-    completed = run(command["argv"], command.get("stdin"), command.get("env"))
-    seconds = time.perf_counter() - started
-    if "check" in command:
-        command["check"](completed)
-    return seconds
+def timers(commands, before_each=None):
+    """label -> {argv, stdin, env, check} as timers for timing.time_alternately.
 
-
-def time_alternately(commands, repeat, before_each=None):
-    """Each command `repeat` times, interleaved (the order rotates each round); label -> list of seconds.
-
-    before_each() runs untimed before every timed run (e.g. to empty the share).
+    before_each() runs untimed before every timed run (e.g. to empty the share); check(completed)
+    runs untimed after it.
     """
-    labels = list(commands)
-    times = {label: [] for label in labels}
-    for round_index in range(repeat):
-        shift = round_index % len(labels)
-        for label in labels[shift:] + labels[:shift]:
-            if before_each:
-                before_each()
-            times[label].append(seconds_to_run(commands[label]))
-        print(f"  round {round_index + 1}/{repeat}: "
-              + ", ".join(f"{label} {times[label][-1]:.3f}s" for label in labels), flush=True)
-    return times
+    def timer(command):
+        if before_each:
+            before_each()
+        completed = []
+        took = seconds(lambda: completed.append(run(command["argv"], env=command.get("env"),
+                                                    stdin_text=command.get("stdin"))))
+        if "check" in command:
+            command["check"](completed[0])
+        return took
+
+    return {label: (lambda command=command: timer(command)) for label, command in commands.items()}
 
 
 def time_one_process_each(argvs, total):
     """Run each argv once (one smbclient process each); seconds extrapolated from len(argvs) to total."""
-    started = time.perf_counter()
-    for argv in argvs:
-        run(argv, env=smbclient_env())
-    seconds = time.perf_counter() - started
-    return seconds * total / len(argvs), len(argvs), seconds
+    took = seconds(lambda: [run(argv, env=smbclient_env()) for argv in argvs])
+    return took * total / len(argvs), len(argvs), took
 
 
 def sample(items, count):
@@ -205,7 +184,7 @@ def no_change_scenario(server, config, paths, folders, repeat):
     }
     commands = {"ours": {"argv": ours_argv(config)}, "bare": bare_listing}
     print(f"no-change: timing {repeat} rounds, alternating ...", flush=True)
-    times = time_alternately(commands, repeat)
+    times = time_alternately(timers(commands), repeat)
     chosen = sample(folders, FOLDER_SAMPLE)
     print(f"no-change: one smbclient process per folder, on {len(chosen)} of {len(folders)} folders ...", flush=True)
     per_folder = [[*server.smbclient_argv(), "-c", f'ls "{remote(REMOTE_FOLDER + "/" + folder)}\\*"']
@@ -240,7 +219,7 @@ def upload_scenario(server, workdir, credentials, source, paths, folders, repeat
         config = write_config(workdir, server, credentials, f"upload_s{sessions}", sessions)
         commands[f"ours, sessions: {sessions}"] = {"argv": ours_argv(config), "check": check(f"sessions {sessions}")}
     print(f"first upload: timing {repeat} rounds, alternating, the share emptied before each run ...", flush=True)
-    times = time_alternately(commands, repeat, before_each=empty_share)
+    times = time_alternately(timers(commands, before_each=empty_share), repeat)
     empty_share()
     chosen = sample(paths, FILE_SAMPLE)
     print(f"first upload: one smbclient process per file, on {len(chosen)} of {len(paths)} files ...", flush=True)
@@ -311,13 +290,6 @@ def upload_rows(times, per_file, sessions_list):
     rows.append(("upload 1 process per file", [estimate],
                  f"{sampled_note(sampled, 'files', seconds, estimate)}; ours is {estimate / ours:.0f}x faster"))
     return rows
-
-
-def print_table(rows, title):
-    print(f"\n{title}")
-    print(f"{'scenario':36} {'median s':>9} {'min s':>8}   ratio / notes")
-    for name, times, note in rows:
-        print(f"{name:36} {statistics.median(times):9.3f} {min(times):8.3f}   {note}".rstrip())
 
 
 def main():
