@@ -13,6 +13,16 @@ Job = namedtuple("Job", "destination source target dry_run compressed state_dir 
 Job.__doc__ = ("One source to one destination: where it lands (`target`), whether to change anything, whether "
                "it carries the source's archives instead of its tree, and a folder for the transport's state.")
 
+# What a job does, by its direction (rclone's `direction`; every other destination pushes).
+ACTIONS = {"push": "sending to", "pull": "pulling from", "bisync": "syncing with"}
+
+
+def start_line(job):
+    """The line that opens a job in the log: 'sending to X', 'pulling from X', 'dry run, syncing with X'."""
+    action = f"{ACTIONS[job.destination.direction or 'push']} {job.target}"
+    return f"dry run, {action}" if job.dry_run else action
+
+
 def select_destinations(config, only=()):
     """The destinations a run covers, and a note for each one left out because it is disabled."""
     for name in only:

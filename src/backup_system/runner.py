@@ -7,7 +7,7 @@ from . import log as logs
 from .config import load_config
 from .errors import BackupError, LockHeld, TransportError
 from .lock import RunLock
-from .plan import build_jobs
+from .plan import build_jobs, start_line
 from .report import BackupReport, JobResult, plural
 from .transports import transport_for
 
@@ -93,7 +93,7 @@ def run_job(job, log):
             log.info("would send the archive this run builds (no archive folder yet)")
             result.files_sent, result.sent = 1, ["(the archive this run would build)"]
             return result
-        log.info(f"{'dry run to' if job.dry_run else 'sending to'} {job.target}")
+        log.info(start_line(job))
         transport_for(job.destination, log).send(job, result)
         log.debug(f"{result.files_sent} {'would be sent' if job.dry_run else 'sent'}, "
                  f"{result.files_unchanged} unchanged, {result.files_failed} failed")

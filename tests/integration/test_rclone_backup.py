@@ -16,7 +16,6 @@ import time
 import pytest
 import yaml
 
-from backup_system.transports.rclone import classify, rclone_argv
 from tests.conftest import SCRIPT, arguments_of, pids_named, tree
 from tests.integration.rclone_servers import (
     RcloneServer,
@@ -221,6 +220,7 @@ def test_pull_brings_a_remote_tree_down_and_then_only_what_changed(lab, s3_serve
     first = lab.run("--json")
     assert first.returncode == 0, first.stdout + first.stderr
     assert sorted(job_of(first, "csvs")["sent"]) == sorted(remote_tree)
+    assert "box/csvs: pulling from cloud:lab/csvs" in lab.path("logs/backup.log").read_text()
     assert tree(lab.path("data/csvs")) == {**{key: text.encode() for key, text in remote_tree.items()},
                                            "local-only.csv": b"mine\n"}
     s3_server.write("lab/csvs/a/b/c.csv", "deep, changed remotely\n", mtime=time.time())
@@ -242,6 +242,7 @@ def test_bisync_first_run_resyncs_and_says_so_then_changes_flow_both_ways(lab, s
     first = lab.run()
     assert first.returncode == 0, first.stdout + first.stderr
     assert "first bisync of" in first.stderr and "--resync" in first.stderr
+    assert "box/csvs: syncing with cloud:lab/csvs" in first.stderr
     assert tree(lab.path("data/csvs")) == tree(s3_server.path("lab", "csvs"))
     assert lab.path("data/csvs/from-remote.csv").read_text() == "remote\n"
     lab.write("data/csvs/new-here.csv", "here\n")
@@ -529,67 +530,3 @@ def test_progress_shows_on_a_terminal_and_stays_quiet_otherwise(s3_lab):
     s3_lab.write("data/csvs/big.bin", os.urandom(3 << 20))
     piped = s3_lab.run()
     assert piped.returncode == 0 and "ETA" not in piped.stdout + piped.stderr
-
-
-# --- the command, built without running it --------------------------------------------------------
-
-def job(direction="push", mode="copy", folder="lab", dry_run=False, source="csvs", **options):
-    from backup_system.config import Destination
-    from backup_system.plan import Job, Source, target_for
-
-    values = {field: None for field in Destination._fields}
-    values.update(name="box", paths={}, type="rclone", remote="cloud", folder=folder, direction=direction,
-                  mode=mode, flags=("--bwlimit", "1M"), transfers=4, checkers=8, rclone_env={}, timeout=60)
-    values.update(options)
-    destination = Destination(**values)
-    spec = source.split("/")[0]
-    item = Source(source, f"/data/{source}", ("*.tmp",))
-    return Job(destination, item, target_for(destination, spec, item), dry_run)
-
-
-def test_push_is_copy_update_of_the_folder_with_our_json_log_then_the_users_flags():
-    argv = rclone_argv(job(), binary="rclone", report="/tmp/r.txt")
-    assert argv[:7] == ["rclone", "copy", "/data/csvs", "cloud:lab/csvs/", "--update", "--combined", "/tmp/r.txt"]
-    assert argv[argv.index("--use-json-log"):argv.index("--use-json-log") + 4] == ["--use-json-log", "-v", "--stats", "1m"]
-    assert argv[-4:] == ["--exclude", "*.tmp", "--bwlimit", "1M"]
-    assert "--config" not in argv and "--dry-run" not in argv
-
-
-def test_pull_mirror_dry_run_and_config_file_in_the_command():
-    argv = rclone_argv(job("pull", "mirror", dry_run=True, rclone_config="/etc/r.conf"), stamp="2026-01-02-030405")
-    assert argv[1:8] == ["--config", "/etc/r.conf", "sync", "cloud:lab/csvs/", "/data/csvs", "--update",
-                         "--backup-dir"]
-    assert argv[8] == "/data/csvs-versions/2026-01-02-030405"
-    assert "--dry-run" in argv
-    push = rclone_argv(job(mode="mirror"), stamp="2026-01-02-030405")
-    assert push[push.index("--backup-dir") + 1] == "cloud:lab/csvs-versions/2026-01-02-030405"
-
-
-def test_bisync_names_its_workdir_and_resyncs_only_the_first_time():
-    first = rclone_argv(job("bisync"), workdir="/state/w", first_bisync=True)
-    assert first[1:5] == ["bisync", "/data/csvs", "cloud:lab/csvs/", "--workdir"]
-    assert "--resync-mode" in first and "--conflict-resolve" in first
-    assert "--resync-mode" not in rclone_argv(job("bisync"), workdir="/state/w")
-
-
-@pytest.mark.parametrize("folder, source, expected", [
-    ("lab", "csvs", "cloud:lab/csvs"),
-    ("lab-{source}", "csvs", "cloud:lab-csvs"),
-    ("lab-{source}", "scans/run1", "cloud:lab-scans/run1"),
-    ("{source}/{name}-copy", "scans/run1", "cloud:scans/run1-copy"),
-    ("", "csvs", "cloud:csvs"),
-])
-def test_folder_templates(folder, source, expected):
-    assert job(folder=folder, source=source).target == expected
-
-
-def test_failures_are_sorted_into_what_a_user_can_act_on():
-    assert classify("... api error InvalidAccessKeyId: The Access Key Id ...", "s3:b").startswith(
-        "authentication refused by 's3': api error InvalidAccessKeyId")
-    assert classify("Put \"http://x\": dial tcp 1.2.3.4:9: connect: connection refused", "s3:b") == \
-        "cannot reach 's3': dial tcp 1.2.3.4:9: connect: connection refused"
-    assert classify("Failed to copy: storageQuotaExceeded", "drive:x").startswith("'drive' is full")
-    assert classify('Update Close failed: sftp: "write x.partial: no space left on device"', "nas:x").startswith(
-        "'nas' is full (quota or disk): ")
-    assert classify("error reading source root directory: directory not found", "s3:b/c") == \
-        "s3:b/c does not exist (error reading source root directory: directory not found)"

@@ -122,18 +122,22 @@ def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None
 def bisync_workdir(job, target):
     """bisync's listings for one (local folder, remote) pair; a new pair starts with a fresh resync.
 
-    Under the job's state folder (<state_dir>/<destination>/rclone-bisync/), else, for a job
-    made without one, under ~/.cache/backup_system/state/<destination>/rclone-bisync/.
+    Under the job's state folder: <state_dir>/<destination>/rclone-bisync/.
     """
     import hashlib
 
-    per_destination = getattr(job, "state_dir", None)
-    if not per_destination:
-        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        per_destination = os.path.join(cache, "backup_system", "state", job.destination.name)
     pair = f"{os.path.abspath(job.source.path)}\0{target}".encode("utf-8", "surrogateescape")
     name = f"{job.source.name.replace('/', '_')}-{hashlib.blake2b(pair, digest_size=6).hexdigest()}"
-    return os.path.join(per_destination, BISYNC_FOLDER, name)
+    return os.path.join(state_folder(job), BISYNC_FOLDER, name)
+
+
+def state_folder(job):
+    """The job's state folder (<state_dir>/<destination>/), else, for a job made without one,
+    ~/.cache/backup_system/state/<destination>/."""
+    if job.state_dir:
+        return job.state_dir
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "backup_system", "state", job.destination.name)
 
 
 # --- reading rclone's JSON log ---------------------------------------------------------------------
@@ -321,7 +325,7 @@ class Rclone:
         target = job.target
         result.target = target
         workdir, first = self.prepare_bisync(job, target) if self.destination.direction == "bisync" else (None, False)
-        report = None if workdir else _temporary_file()
+        report = None if workdir else report_file(job)
         try:
             outcome, reader = self.run_rclone(job, target, workdir, first, report)
             reader.unchanged = _identical_in(report) if report else set()
@@ -464,11 +468,14 @@ def _listed_files(workdir):
     return count
 
 
-def _temporary_file():
-    import tempfile
-
-    handle, path = tempfile.mkstemp(prefix="backup_system-rclone-", suffix=".txt")
-    os.close(handle)
+def report_file(job):
+    """An empty file for rclone's --combined report, in the job's state folder (the run holds the
+    lock, so one name per process is enough; `tempfile` would cost every run ~4 ms to import)."""
+    folder = state_folder(job)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"rclone-report-{os.getpid()}.txt")
+    with open(path, "w", encoding="utf-8"):
+        pass
     return path
 
 

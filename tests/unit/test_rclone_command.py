@@ -1,0 +1,103 @@
+"""The rclone command we build and how we read rclone's JSON log: pure functions, no rclone run."""
+
+import json
+
+import pytest
+
+from backup_system.config import Destination
+from backup_system.log import Log
+from backup_system.plan import Job, Source, start_line, target_for
+from backup_system.transports.rclone import LogReader, classify, rclone_argv
+
+
+def job(direction="push", mode="copy", folder="lab", dry_run=False, source="csvs", **options):
+    values = {field: None for field in Destination._fields}
+    values.update(name="box", paths={}, type="rclone", remote="cloud", folder=folder, direction=direction,
+                  mode=mode, flags=("--bwlimit", "1M"), transfers=4, checkers=8, rclone_env={}, timeout=60)
+    values.update(options)
+    destination = Destination(**values)
+    spec = source.split("/")[0]
+    item = Source(source, f"/data/{source}", ("*.tmp",))
+    return Job(destination, item, target_for(destination, spec, item), dry_run)
+
+
+def test_push_is_copy_update_of_the_folder_with_our_json_log_then_the_users_flags():
+    argv = rclone_argv(job(), binary="rclone", report="/tmp/r.txt")
+    assert argv[:7] == ["rclone", "copy", "/data/csvs", "cloud:lab/csvs/", "--update", "--combined", "/tmp/r.txt"]
+    assert argv[argv.index("--use-json-log"):argv.index("--use-json-log") + 4] == ["--use-json-log", "-v", "--stats", "1m"]
+    assert argv[-4:] == ["--exclude", "*.tmp", "--bwlimit", "1M"]
+    assert "--config" not in argv and "--dry-run" not in argv
+
+
+def test_pull_mirror_dry_run_and_config_file_in_the_command():
+    argv = rclone_argv(job("pull", "mirror", dry_run=True, rclone_config="/etc/r.conf"), stamp="2026-01-02-030405")
+    assert argv[1:8] == ["--config", "/etc/r.conf", "sync", "cloud:lab/csvs/", "/data/csvs", "--update",
+                         "--backup-dir"]
+    assert argv[8] == "/data/csvs-versions/2026-01-02-030405"
+    assert "--dry-run" in argv
+    push = rclone_argv(job(mode="mirror"), stamp="2026-01-02-030405")
+    assert push[push.index("--backup-dir") + 1] == "cloud:lab/csvs-versions/2026-01-02-030405"
+
+
+def test_bisync_names_its_workdir_and_resyncs_only_the_first_time():
+    first = rclone_argv(job("bisync"), workdir="/state/w", first_bisync=True)
+    assert first[1:5] == ["bisync", "/data/csvs", "cloud:lab/csvs/", "--workdir"]
+    assert "--resync-mode" in first and "--conflict-resolve" in first
+    assert "--resync-mode" not in rclone_argv(job("bisync"), workdir="/state/w")
+
+
+@pytest.mark.parametrize("folder, source, expected", [
+    ("lab", "csvs", "cloud:lab/csvs"),
+    ("lab-{source}", "csvs", "cloud:lab-csvs"),
+    ("lab-{source}", "scans/run1", "cloud:lab-scans/run1"),
+    ("{source}/{name}-copy", "scans/run1", "cloud:scans/run1-copy"),
+    ("", "csvs", "cloud:csvs"),
+])
+def test_folder_templates(folder, source, expected):
+    assert job(folder=folder, source=source).target == expected
+
+
+def test_failures_are_sorted_into_what_a_user_can_act_on():
+    assert classify("... api error InvalidAccessKeyId: The Access Key Id ...", "s3:b").startswith(
+        "authentication refused by 's3': api error InvalidAccessKeyId")
+    assert classify("Put \"http://x\": dial tcp 1.2.3.4:9: connect: connection refused", "s3:b") == \
+        "cannot reach 's3': dial tcp 1.2.3.4:9: connect: connection refused"
+    assert classify("Failed to copy: storageQuotaExceeded", "drive:x").startswith("'drive' is full")
+    assert classify('Update Close failed: sftp: "write x.partial: no space left on device"', "nas:x").startswith(
+        "'nas' is full (quota or disk): ")
+    assert classify("error reading source root directory: directory not found", "s3:b/c") == \
+        "s3:b/c does not exist (error reading source root directory: directory not found)"
+
+
+@pytest.mark.parametrize("direction, dry_run, line", [
+    ("push", False, "sending to cloud:lab/csvs"),
+    ("pull", False, "pulling from cloud:lab/csvs"),
+    ("bisync", False, "syncing with cloud:lab/csvs"),
+    ("pull", True, "dry run, pulling from cloud:lab/csvs"),
+])
+def test_a_job_opens_with_what_it_does(direction, dry_run, line):
+    assert start_line(job(direction, dry_run=dry_run)) == line
+
+
+def entry(message, level="info", **fields):
+    return json.dumps({"time": "2026-11-25T01:00:00Z", "level": level, "msg": message, **fields})
+
+
+def test_the_log_reader_counts_only_the_last_attempts_failures_and_masks_secrets(tmp_path):
+    log = Log(str(tmp_path / "log.txt"), console_level=50)
+    reader = LogReader(log, secrets=["s3cr3t-key"])
+    for line in [
+        entry("Copied (new)", object="a.csv", objectType="*s3.Object", size=10),
+        entry("Failed to copy: denied for s3cr3t-key", "error", object="b.csv", objectType="*local.Object"),
+        entry("Attempt 1/3 failed with 1 errors and: denied", "error"),
+        entry("Copied (replaced existing)", object="b.csv", objectType="*s3.Object", size=5),
+        entry("Failed to copy: still denied for s3cr3t-key", "error", object="c.csv", objectType="*local.Object"),
+        entry("Attempt 3/3 failed with 1 errors", "error"),
+        "panic: not json at all",
+    ]:
+        reader.take(line)
+    log.close()
+    assert reader.sent == {"a.csv": 10, "b.csv": 5}
+    assert reader.failures == {"c.csv": "still denied for ***"}
+    assert list(reader.plain) == ["panic: not json at all"]
+    assert "s3cr3t-key" not in (tmp_path / "log.txt").read_text()
