@@ -120,7 +120,7 @@ def run_backup_for(args, config=None):
     from .runner import run_backup
 
     return run_backup(config or args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
-                      console_level=console_level(args))
+                      console_level=console_level(args), progress=not args.json)
 
 
 def print_json(data):

@@ -40,7 +40,7 @@ FIELDS = (
     field("backups.sources.*.path", "path", None, "the folder to back up"),
     field("backups.sources.*.roots", "paths", (),
           "instead of `path`: each direct subfolder of each root is its own source `<name>/<child>`"),
-    field("backups.sources.*.exclude", "strings", (), "glob patterns left out, e.g. `*.tmp` (rsync filter syntax)"),
+    field("backups.sources.*.exclude", "strings", (), "glob patterns left out, e.g. `*.tmp` (rsync's pattern rules; rclone reads them as its own filters)"),
     field("backups.compression", "section", {}, "the archive stage (default off)"),
     field("backups.compression.enabled", "bool", False,
           "send zip/7z archives of each source instead of the tree (each destination's use_compression "
@@ -171,8 +171,11 @@ def read_cached(path):
         pass
     data, lines = read_yaml(path)
     try:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        with open(cache + ".tmp", "wb") as stream:
+        os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
+        if os.path.lexists(cache + ".tmp"):
+            os.remove(cache + ".tmp")
+        # private: a config may hold a literal secret (rclone_env), and the copy holds all of it
+        with os.fdopen(os.open(cache + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as stream:
             marshal.dump((key, data, lines), stream)
         os.replace(cache + ".tmp", cache)
     except (OSError, ValueError):
@@ -340,6 +343,8 @@ class Validator:
 
     def kind_location(self, spec, value, at):
         text = self.kind_str(spec, value, at)
+        if text.startswith("-"):
+            raise self.error(at, f"{text!r} starts with '-', which the transfer program would read as an option")
         return text if is_remote_location(text) else self.resolve(text)
 
     def kind_strings(self, spec, value, at):
@@ -436,6 +441,7 @@ class Validator:
         kind = values["type"]
         if kind == "rclone":
             self.check_rclone(values, at)
+            self.check_rclone_sources(values, sources, at)
             return
         received = values["sources"] or tuple(sources)
         if not values["base_path"] and any(source not in paths for source in received):
@@ -444,14 +450,62 @@ class Validator:
 
 
     def check_rclone(self, values, at):
-        if not values["remote"]:
+        remote = values["remote"]
+        if not remote:
             raise self.error(at, "'remote' is required for an rclone destination")
+        if remote.startswith("-") or remote.strip() != remote:
+            raise self.error(at + ("remote",), f"{remote!r}: a remote's name cannot start with '-' or a space")
+        values["remote"] = remote.removesuffix(":")  # "Box-Folder:" as rclone prints it is Box-Folder
         if values["direction"] == "bisync" and values["mode"] == "mirror":
             raise self.error(at + ("mode",), "mode: mirror is for push and pull; bisync keeps both sides itself")
+        if values["direction"] != "push" and values["use_compression"]:
+            raise self.error(at + ("use_compression",), f"archives are sent only by a push; a {values['direction']} "
+                                                        "needs the files themselves")
+        if "{" in values["folder"] or "}" in values["folder"]:
+            self.check_folder_template(values["folder"], at + ("folder",))
+        for index, flag in enumerate(values["flags"]):
+            self.check_rclone_flag(flag, at + ("flags", index))
         for key in values["rclone_env"]:
             if not key.startswith("RCLONE_"):
                 raise self.error(at + ("rclone_env", key), "rclone reads only variables named RCLONE_..., "
                                                            "e.g. RCLONE_CONFIG_BOX_TOKEN")
+
+    def check_folder_template(self, folder, at):
+        import string
+
+        try:
+            fields = [part[1:] for part in string.Formatter().parse(folder) if part[1] is not None]
+        except ValueError as error:
+            raise self.error(at, f"{folder!r}: {error}") from None
+        for name, format_spec, conversion in fields:
+            if name not in FOLDER_PLACEHOLDERS or format_spec or conversion:
+                raise self.error(at, f"{folder!r}: the only placeholders are {{source}} and {{name}}")
+
+    def check_rclone_flag(self, flag, at):
+        name = flag.split("=", 1)[0]
+        if name in RCLONE_LOG_FLAGS:
+            raise self.error(at, f"{name} would change the log backup_system reads to count files; "
+                                 "use -v, -q or --dry-run on backup_system's command line instead")
+        if name.startswith("--") and any(word in name for word in RCLONE_SECRET_WORDS) \
+                and not name.endswith(RCLONE_NOT_SECRET_ENDINGS):
+            raise self.error(at, f"{name} would put a secret in rclone's arguments, which other users can read; "
+                                 "set it in rclone_env (RCLONE_...) or in the rclone config file")
+
+    def check_rclone_sources(self, values, sources, at):
+        if values["direction"] == "push":
+            return
+        for name in values["sources"] or sources:
+            if sources[name].roots:
+                raise self.error(at + ("direction",), f"the source '{name}' is a list of roots, which only a push "
+                                                      f"can send; give a {values['direction']} one folder (path)")
+
+
+FOLDER_PLACEHOLDERS = ("source", "name")
+# rclone flags that would hide or reshape the JSON log the transport reads, or make every run a dry run
+RCLONE_LOG_FLAGS = ("-q", "--quiet", "--log-level", "--log-file", "--log-format", "--use-json-log", "--syslog",
+                    "--combined", "-n", "--dry-run", "-i", "--interactive")
+RCLONE_SECRET_WORDS = ("pass", "secret", "token", "credentials", "-key-pem", "customer-key")
+RCLONE_NOT_SECRET_ENDINGS = ("-command", "-file", "ask-password")  # a program or a file that holds the secret
 
 
 def is_smb_url(location):

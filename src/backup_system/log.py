@@ -25,6 +25,7 @@ class Log:
         self.max_bytes = max_bytes
         self.keep = keep
         self.prefix = ""
+        self.progress = True  # a transport may show a live progress line on a terminal
         self._file = None
         self._size = 0
 
@@ -45,6 +46,10 @@ class Log:
         if level >= self.console_level:
             label = "" if level < WARNING else f"{LEVEL_NAMES[level].lower()}: "
             print(label + text, file=self.stream or sys.stderr, flush=True)
+        self.record(text, level)
+
+    def record(self, text, level=INFO):
+        """Into the log file only (also for what the console shows anyway, in the summary)."""
         if self.file_path:
             self._append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {LEVEL_NAMES[level]:7} {text}\n")
 

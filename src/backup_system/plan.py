@@ -72,13 +72,9 @@ def rclone_location(destination, spec_name, source):
     if "{" not in folder:
         return join_location(f"{destination.remote}:{folder}", source.name)
     child = source.name[len(spec_name) + 1:]
-    try:
-        filled = folder.format(source=spec_name, name=child or spec_name)
-    except (KeyError, IndexError, ValueError):
-        raise ConfigError(f"backups.destinations.{destination.name}.folder: {folder!r}: the only placeholders "
-                          f"are {{source}} and {{name}}") from None
+    filled = folder.format(source=spec_name, name=child or spec_name)  # placeholders checked when loaded
     rest = child if child and "{name}" not in folder else ""
-    return join_location(f"{destination.remote}:{filled.strip('/')}", rest)
+    return join_location(f"{destination.remote}:{filled.rstrip('/')}", rest)
 
 
 def join_location(base, name):
@@ -103,7 +99,10 @@ def needs_transfer(local, remote, precision=1):
 
 
 def uses_compression(destination, config, compress=None):
-    """--compress/--no-compress, else the destination's use_compression, else compression.enabled."""
+    """--compress/--no-compress, else the destination's use_compression, else compression.enabled.
+    Only a push sends archives: a pull or a two-way sync needs the files themselves."""
+    if (destination.direction or "push") != "push":
+        return False
     if compress is not None:
         return compress
     if destination.use_compression is not None:
@@ -121,9 +120,6 @@ def build_jobs(config, only=(), dry_run=False, compress=None):
         state_dir = os.path.join(config.state_dir, destination.name)
         for spec_name in config.sources if destination.sources is None else destination.sources:
             for source in expanded[spec_name]:
-                try:
-                    target = target_for(destination, spec_name, source)
-                except ConfigError as error:
-                    raise ConfigError(f"{config.path}: {error}") from None
-                jobs.append(Job(destination, source, target, dry_run, compressed, state_dir))
+                jobs.append(Job(destination, source, target_for(destination, spec_name, source), dry_run,
+                                compressed, state_dir))
     return jobs, notes

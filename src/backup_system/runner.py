@@ -12,23 +12,26 @@ from .report import BackupReport, JobResult, plural
 from .transports import transport_for
 
 
-def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_level=logs.WARNING, stream=None):
+def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_level=logs.WARNING, stream=None,
+               progress=True):
     """Back up every enabled destination (or those named in `only`) and return a BackupReport.
 
     Never exits the interpreter: a config mistake raises ConfigError, a held lock LockHeld,
     both with the message the command line prints. A failing job is recorded in the report
     and the other jobs still run. `compress` (True/False/None) overrides every destination's
-    use_compression for this run.
+    use_compression for this run. `progress`: a live progress line while files move, when the
+    console is a terminal (the command line turns it off for --json).
     """
     config = load_config(config)
     log = logs.Log(config.log_file, console_level, stream)
+    log.progress = progress
     try:
         if not config.enabled:
-            log.debug("backups are disabled (backups.enabled: false): nothing to do")  # the summary says so
+            log.record("backups are disabled (backups.enabled: false): nothing to do")
             return BackupReport(config.path, dry_run, disabled=True)
         jobs, notes = build_jobs(config, tuple(only), dry_run, compress)
         for note in notes:
-            log.debug(note)  # the summary shows notes; the log file keeps them too
+            log.record(note)
         try:
             with RunLock(os.path.join(config.state_dir, f"{config.name}.lock"), log):
                 log.info(f"{'dry run' if dry_run else 'backup'} started: {plural(len(jobs), 'job')}, "
@@ -36,10 +39,10 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
                 archives, failed_sources = build_archives(config, jobs, dry_run, log)
                 results = [run_job(with_archives(job, config, failed_sources), log) for job in jobs]
         except LockHeld as error:
-            log.debug(f"not run: {error}")
+            log.record(f"not run: {error}")
             raise
         report = BackupReport(config.path, dry_run, results, notes, archives=archives)
-        log.debug(report.verdict())
+        log.record(report.verdict())
         return report
     finally:
         log.close()

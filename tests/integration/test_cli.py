@@ -122,6 +122,8 @@ def test_quiet_prints_nothing_when_all_is_well_and_verbose_shows_commands(piped_
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
     verbose = piped_lab.run("-v")
     assert "secured/csvs: run ['rsync', '-a', '--update'" in verbose.stderr
+    shown = verbose.stdout + verbose.stderr
+    assert shown.count("backup: all 2 jobs ok") == 1, shown  # the summary's, not the log's as well
 
 
 def test_help_lists_every_flag_and_the_subcommands(piped_lab):

@@ -269,8 +269,40 @@ def test_bisync_conflict_is_named_and_both_versions_are_kept(lab, s3_server):
     for side in (lab.path("data/csvs"), s3_server.path("lab", "csvs")):
         assert (side / "shared.csv.conflict1").read_text() == "edited here\n"
         assert (side / "shared.csv.conflict2").read_text() == "edited there, too\n"
-    plain = lab.run()
-    assert plain.returncode == 0, plain.stdout + plain.stderr
+    unsettled = lab.run()
+    assert unsettled.returncode == 1, unsettled.stdout + unsettled.stderr
+    assert ("box/csvs: not sent: shared.csv: an earlier conflict is not settled: both copies are still here and "
+            "there (shared.csv.conflict1, shared.csv.conflict2)") in unsettled.stdout
+    os.rename(lab.path("data/csvs/shared.csv.conflict1"), lab.path("data/csvs/shared.csv"))
+    os.remove(lab.path("data/csvs/shared.csv.conflict2"))
+    settled = lab.run()
+    assert settled.returncode == 0, settled.stdout + settled.stderr
+    assert tree(s3_server.path("lab", "csvs")) == tree(lab.path("data/csvs"))
+    assert s3_server.path("lab", "csvs", "shared.csv").read_text() == "edited here\n"
+
+
+def test_bisync_that_starts_with_both_sides_empty_carries_on_once_files_appear(lab, s3_server):
+    os.makedirs(lab.path("data/csvs"))
+    lab_with(lab, s3_server, direction="bisync", sources=["csvs"])
+    assert lab.run().returncode == 0
+    lab.write("data/csvs/first.csv", "1\n")
+    second = lab.run()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "nothing was on either side last time" in second.stderr
+    assert s3_server.path("lab", "csvs", "first.csv").read_text() == "1\n"
+
+
+def test_a_bisync_pair_rclone_set_aside_after_a_critical_error_is_not_resynced_behind_the_users_back(lab, s3_server):
+    bisync_lab(lab, s3_server)
+    assert lab.run().returncode == 0
+    workdir = next(lab.path("state/box/rclone-bisync").iterdir())
+    for listing in workdir.glob("*.lst"):
+        listing.rename(f"{listing}-err")  # what rclone bisync does after a critical error
+    result = lab.run()
+    assert result.returncode == 1
+    assert (f"box/csvs: FAILED: the last bisync of {lab.path('data/csvs')} with cloud:lab/csvs stopped with a critical "
+            f"error and rclone set the pair aside; check both sides, then delete {workdir}") in result.stdout
+    assert "first bisync" not in result.stderr
 
 
 # --- mirror, dry run ------------------------------------------------------------------------------
@@ -291,6 +323,31 @@ def test_mirror_moves_what_it_deletes_or_replaces_into_a_dated_folder_beside_the
     assert tree(s3_server.path("lab", "csvs-versions", dated[0])) == {
         "gone.csv": b"soon deleted here\n", "edit.csv": b"first version\n"}
     assert (job_of(result, "csvs")["sent"], job_of(result, "csvs")["files_unchanged"]) == (["edit.csv"], 1)
+
+
+def test_mirror_at_the_top_of_a_remote_is_refused_before_rclone_runs(lab):
+    lab.write("data/csvs/a.csv", "1\n")
+    write_rclone_conf(lab.path("rclone/rclone.conf"), {"disk": {"type": "local"}})
+    write_config(lab, {"box": cloud("disk", mode="mirror", csvs_path="disk:/", sources=["csvs"])})
+    result = lab.run()
+    assert result.returncode == 1
+    assert "box/csvs: FAILED: mode: mirror needs a folder inside disk: for its versions folder" in result.stdout
+
+
+def test_rclones_own_reason_is_the_line_shown(lab):
+    """rclone closes with 'Failed to sync: <cause>'; a usage error comes first in ~100 lines of help."""
+    lab.write("data/csvs/a.csv", "1\n")
+    write_rclone_conf(lab.path("rclone/rclone.conf"), {"disk": {"type": "local"}})
+    backup = str(lab.path("backups/box"))
+    write_config(lab, {
+        "overlap": cloud("disk", backup, mode="mirror", sources=["csvs"],
+                         flags=[*FAST_FAILURE, "--backup-dir", f"disk:{backup}/csvs/old"]),
+        "typo": cloud("disk", backup, sources=["csvs"], flags=["--tranfsers", "4"])})
+    result = lab.run()
+    assert result.returncode == 1
+    assert "overlap/csvs: FAILED: rclone failed at 'disk': destination and parameter to --backup-dir mustn't " \
+           "overlap" in result.stdout
+    assert "typo/csvs: FAILED: rclone: unknown flag: --tranfsers (rclone exit 2)" in result.stdout
 
 
 def test_dry_run_writes_nothing_and_lists_what_would_be_sent(s3_lab, s3_server):
@@ -425,7 +482,7 @@ def test_a_full_disk_fails_the_job_in_one_line(lab, s3_server):
         assert result.returncode == 1
         csvs = job_of(result, "csvs")
         assert csvs["error"], json.dumps(csvs)
-        assert csvs["error"].startswith("'cloud' is full (quota or disk): ")
+        assert csvs["error"].startswith(f"'{lab.path('data/csvs')}' is full (quota or disk): ")
         assert re.search("no space left on device|file too big for remaining disk space", csvs["error"])
         assert [failure["path"] for failure in csvs["failures"]] == ["zz-big.bin"]
         assert sorted(tree(lab.path("data/csvs"))) == ["small.csv"]
@@ -527,6 +584,9 @@ def test_progress_shows_on_a_terminal_and_stays_quiet_otherwise(s3_lab):
     s3_lab.write("data/csvs/big.bin", os.urandom(3 << 20))
     code, as_json = run_on_a_terminal(s3_lab, "--json")
     assert code == 0 and "ETA" not in as_json and json.loads(as_json)["ok"], as_json
+    s3_lab.write("data/csvs/big.bin", os.urandom(3 << 20))
+    code, verbose_json = run_on_a_terminal(s3_lab, "-v", "--json")
+    assert code == 0 and "'copy'" in verbose_json and "ETA" not in verbose_json, verbose_json
     s3_lab.write("data/csvs/big.bin", os.urandom(3 << 20))
     piped = s3_lab.run()
     assert piped.returncode == 0 and "ETA" not in piped.stdout + piped.stderr

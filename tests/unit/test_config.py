@@ -269,3 +269,59 @@ def test_rclone_settings_that_cannot_work_are_refused_at_load_time(tmp_path):
                              "        BOX_TOKEN: abc\n")
     assert ":6: backups.destinations.box.rclone_env.BOX_TOKEN: rclone reads only variables named RCLONE_" in env
     assert "abc" not in env
+
+
+def rclone_block(*lines, sources="    csvs: {path: data}\n"):
+    return ("backups:\n  sources:\n" + sources + "  destinations:\n    box:\n      remote: cloud\n"
+            + "".join(f"      {line}\n" for line in lines))
+
+
+@pytest.mark.parametrize("lines, message", [
+    (["folder: 'lab-{src}'"], "backups.destinations.box.folder: 'lab-{src}': the only placeholders are {source}"),
+    (["folder: 'lab-{source.x}'"], "the only placeholders are {source} and {name}"),
+    (["folder: 'lab-{source'"], "backups.destinations.box.folder: 'lab-{source': expected '}'"),
+    (["flags: ['--log-level', 'ERROR']"], "box.flags.0: --log-level would change the log backup_system reads"),
+    (["flags: ['-q']"], "box.flags.0: -q would change the log"),
+    (["flags: ['--bwlimit', '1M', '--s3-secret-access-key=abc']"],
+     "box.flags.2: --s3-secret-access-key would put a secret in rclone's arguments"),
+    (["direction: pull", "use_compression: true"], "box.use_compression: archives are sent only by a push"),
+    (["csvs_path: '-cloud:x'"], "box.csvs_path: '-cloud:x' starts with '-'"),
+])
+def test_rclone_settings_that_would_misbehave_are_one_located_line(tmp_path, lines, message):
+    assert message in error_of(tmp_path, rclone_block(*lines))
+
+
+def test_a_remote_named_with_a_dash_first_is_refused_and_a_trailing_colon_is_forgiven(tmp_path):
+    assert "box.remote: '-x': a remote's name cannot start with '-'" in error_of(
+        tmp_path, rclone_block().replace("remote: cloud", "remote: '-x'"))
+    config = load_config(write(tmp_path, rclone_block("folder: lab").replace("remote: cloud", "remote: 'cloud:'")))
+    assert build_jobs(config)[0][0].target == "cloud:lab/csvs"
+
+
+def test_flags_that_name_a_secrets_file_or_command_are_fine(tmp_path):
+    config = load_config(write(tmp_path, rclone_block(
+        "flags: ['--sftp-key-file', '/k', '--password-command', 'pass show rclone', '--ask-password=false']")))
+    assert "--password-command" in config.destinations["box"].flags
+
+
+def test_a_roots_source_can_only_be_pushed(tmp_path):
+    message = error_of(tmp_path, rclone_block("direction: bisync", sources="    scans: {roots: [a, b]}\n"))
+    assert "box.direction: the source 'scans' is a list of roots, which only a push can send" in message
+
+
+def test_a_pull_or_bisync_destination_gets_files_even_when_compression_is_on(tmp_path):
+    text = rclone_block("direction: pull").replace("  destinations:", "  compression: {enabled: true}\n  destinations:")
+    jobs, _ = build_jobs(load_config(write(tmp_path, text)), compress=True)
+    assert [job.compressed for job in jobs] == [False]
+
+
+def test_an_absolute_templated_folder_keeps_its_leading_slash(tmp_path):
+    config = load_config(write(tmp_path, rclone_block("folder: '/srv/backups/{source}'")))
+    assert build_jobs(config)[0][0].target == "cloud:/srv/backups/csvs"
+
+
+def test_the_parsed_config_copy_is_private(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    load_config(write(tmp_path, rclone_block("rclone_env: {RCLONE_CONFIG_CLOUD_PASS: literal-secret}")))
+    copies = list((tmp_path / "cache" / "backup_system" / "configs").iterdir())
+    assert [oct(path.stat().st_mode & 0o777) for path in copies] == ["0o600"]

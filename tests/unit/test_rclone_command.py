@@ -7,7 +7,15 @@ import pytest
 from backup_system.config import Destination
 from backup_system.log import Log
 from backup_system.plan import Job, Source, start_line, target_for
-from backup_system.transports.rclone import LogReader, classify, rclone_argv
+from backup_system.transports.rclone import (
+    LogReader,
+    Rclone,
+    bisync_listing,
+    classify,
+    go_unquote,
+    rclone_argv,
+    unsettled_conflicts,
+)
 
 
 def job(direction="push", mode="copy", folder="lab", dry_run=False, source="csvs", **options):
@@ -101,3 +109,46 @@ def test_the_log_reader_counts_only_the_last_attempts_failures_and_masks_secrets
     assert reader.failures == {"c.csv": "still denied for ***"}
     assert list(reader.plain) == ["panic: not json at all"]
     assert "s3cr3t-key" not in (tmp_path / "log.txt").read_text()
+
+
+def reader_after(tmp_path, *lines):
+    log = Log(str(tmp_path / "log.txt"), console_level=50)
+    reader = LogReader(log, secrets=[])
+    for line in lines:
+        reader.take(line)
+    log.close()
+    return reader
+
+
+def test_a_root_error_that_a_retry_got_past_does_not_fail_the_job(tmp_path):
+    reader = reader_after(tmp_path,
+                          entry("error reading destination root directory: connection reset", "error"),
+                          entry("Attempt 1/3 failed with 1 errors and: connection reset", "error"),
+                          entry("Copied (new)", object="a.csv", objectType="*s3.Object", size=3))
+    assert (reader.fatal, reader.errors, reader.sent) == (None, [], {"a.csv": 3})
+
+
+def test_the_reason_shown_is_rclones_closing_cause_else_the_usage_error_not_the_help_text(tmp_path):
+    rclone = Rclone(job().destination, Log(None, console_level=50))
+    closing = reader_after(tmp_path, entry("Fatal error received - not attempting retries", "error"),
+                           entry("Failed to sync: destination and parameter to --backup-dir mustn't overlap", "notice"))
+    assert rclone.explain(closing, 7, "cloud:lab/csvs") == \
+        "rclone failed at 'cloud': destination and parameter to --backup-dir mustn't overlap"
+    usage = reader_after(tmp_path, "Error: unknown flag: --tranfsers", "Usage:",
+                         *[f"      --flag-{index} string   help" for index in range(100)])
+    assert rclone.explain(usage, 2, "cloud:lab/csvs") == "rclone: unknown flag: --tranfsers (rclone exit 2)"
+
+
+def test_bisync_listings_and_conflict_copies_left_from_an_earlier_run(tmp_path):
+    (tmp_path / "pair.path1.lst").write_text(
+        "# bisync listing v1 from 2026-11-25T01:38:28.714847459+0000\n"
+        '-        2 - - 2026-11-25T01:38:28.663932266+0000 "x \\"q\\".csv"\n'
+        '-        2 - - 2026-11-25T01:38:28.663932266+0000 "a b.csv.conflict1"\n'
+        '-        2 - - 2026-11-25T01:38:28.663932266+0000 "a b.csv.conflict2"\n'
+        '-        2 - - 2026-11-25T01:38:28.663932266+0000 "lonely.csv.conflict1"\n')
+    listed = bisync_listing(str(tmp_path))
+    assert listed == ['x "q".csv', "a b.csv.conflict1", "a b.csv.conflict2", "lonely.csv.conflict1"]
+    assert [path for path, _ in unsettled_conflicts(listed, found_now=[])] == ["a b.csv"]
+    assert unsettled_conflicts(listed, found_now=["a b.csv"]) == []
+    assert bisync_listing(str(tmp_path / "none")) is None
+    assert go_unquote('"tab\\there"') == "tab\there" and go_unquote('plain "x"') == 'plain "x"'

@@ -25,7 +25,6 @@ import os
 import re
 import sys
 import time
-from collections import deque
 
 from .. import log as logs
 from .. import proc
@@ -46,6 +45,8 @@ BISYNC_PATHS = re.compile(r'^Synching Path1 "(.*)" with Path2 "(.*)"$')
 BISYNC_CONFLICT = re.compile(r"New or changed in both paths\s+-\s+(.*)$")
 BISYNC_RENAME = re.compile(r"^-\s+Path([12])\s+Renaming Path[12] copy\s+-\s+(.*)$")
 ATTEMPT = re.compile(r"^Attempt (\d+)/(\d+) failed")
+CONFLICT_COPY = re.compile(r"^(.*)\.conflict\d+$")  # bisync's --conflict-suffix, rclone's default
+RETRY_NOTES = ("Fatal error received - not attempting retries", "Can't retry any of the errors - not attempting retries")
 NOT_FOUND = "directory not found"
 ROOT_ERRORS = ("error reading source root directory", "error reading destination root directory")
 # What rclone and the servers behind it say (lower case), sorted into the failures a user can act on.
@@ -155,8 +156,9 @@ class LogReader:
         self.moved_to_versions = 0
         self.failures = {}  # path -> reason, for the last attempt
         self.fatal = None  # a message that means the whole job failed
+        self.cause = None  # rclone's closing "Failed to <command>: <cause>", the reason it gives for its exit
         self.errors = []
-        self.plain = deque(maxlen=PLAIN_LINES_KEPT)  # lines that are not JSON: usage errors, panics
+        self.plain = []  # the first lines that are not JSON: a usage error and its help text, a panic
         self.conflicts = []
         self.renamed = {}  # bisync: side -> renamed conflict copies, as rclone prints them
         self.roots = ("", "")
@@ -169,19 +171,23 @@ class LogReader:
     def take(self, line):
         if not line.startswith("{"):
             if line.strip():
-                self.plain.append(self.mask(line))
+                self.keep_plain(self.mask(line))
                 self.log.debug(f"rclone: {self.mask(line)}")
             return
         try:
             entry = json.loads(line)
         except ValueError:
-            self.plain.append(self.mask(line))
+            self.keep_plain(self.mask(line))
             return
         if "stats" in entry:
             if self.progress:
                 self.progress.show(entry["stats"])
             return
         self.take_entry(entry.get("level", ""), self.mask(ANSI.sub("", entry.get("msg", ""))), entry)
+
+    def keep_plain(self, line):
+        if len(self.plain) < PLAIN_LINES_KEPT:
+            self.plain.append(line)
 
     def take_entry(self, level, message, entry):
         name = entry.get("object")
@@ -193,6 +199,9 @@ class LogReader:
             self.log.debug(f"would send {name}")
         elif message == "Moved into backup dir":
             self.moved_to_versions += 1
+        elif level == "notice" and not name and message.startswith("Failed to "):
+            self.cause = message.split(": ", 1)[-1]
+            self.log.debug(f"rclone: {message}")
         elif level in ("error", "critical"):
             self.take_error(level, message, name, entry)
         else:
@@ -209,8 +218,12 @@ class LogReader:
         self.log.debug(f"rclone {level}: {name + ': ' if name else ''}{message}")
         attempt = ATTEMPT.match(message)
         if attempt:
-            if attempt.group(1) != attempt.group(2):
-                self.failures.clear()  # rclone tries the whole job again: only the last attempt's count
+            if attempt.group(1) != attempt.group(2):  # rclone tries the whole job again: only the last attempt counts
+                self.failures.clear()
+                self.errors.clear()
+                self.fatal = None
+            return
+        if message in RETRY_NOTES:
             return
         if level == "critical" or message.startswith(ROOT_ERRORS) or "Bisync critical error" in message:
             self.fatal = self.fatal or message
@@ -225,9 +238,9 @@ class LogReader:
         if paths:
             self.roots = paths.groups()
         elif conflict:
-            self.conflicts.append(conflict.group(1))
+            self.conflicts.append(go_unquote(conflict.group(1)))
         elif renamed:
-            side, full = renamed.groups()
+            side, full = renamed.group(1), go_unquote(renamed.group(2))
             root = self.roots[int(side) - 1]
             self.renamed.setdefault(side, []).append(full[len(root):] if full.startswith(root) else full)
 
@@ -304,7 +317,7 @@ class ProgressLine:
 def wants_progress(log):
     """Live progress only for a person at a terminal: not under -q or --json, not in cron or a pipe."""
     stream = log.stream or sys.stderr
-    return log.console_level <= logs.INFO and stream.isatty() and sys.stdout.isatty()
+    return log.progress and log.console_level <= logs.INFO and stream.isatty() and sys.stdout.isatty()
 
 
 # --- the transport ---------------------------------------------------------------------------------
@@ -338,7 +351,7 @@ class Rclone:
             push = Rclone(self.destination._replace(direction="push"), self.log)
             return push.send(job._replace(destination=push.destination), result)
         self.fill(result, reader, workdir)
-        problem = self.job_failure(outcome, reader, target)
+        problem = self.job_failure(outcome, reader, job)
         if problem:
             if reader.fatal:
                 result.failures = []  # each file's error only repeats the one the job fails with
@@ -354,6 +367,10 @@ class Rclone:
             raise TransportError(f"rclone config file {destination.rclone_config} does not exist")
         if destination.direction == "bisync" and destination.mode == "mirror":
             raise TransportError("mode: mirror applies to push and pull; bisync keeps both sides in step itself")
+        remote, colon, folder = job.target.partition(":")
+        if destination.mode == "mirror" and colon and not folder.strip("/"):
+            raise TransportError(f"mode: mirror needs a folder inside {remote}: for its versions folder beside it; "
+                                 f"{job.target} is the remote's top")
 
     def run_rclone(self, job, target, workdir, first, report):
         """Run the job's rclone command, reading its log as it comes; (proc.Result, LogReader)."""
@@ -371,11 +388,18 @@ class Rclone:
         return outcome, reader
 
     def prepare_bisync(self, job, target):
-        """The pair's state folder; on the first run, say so and make sure the remote folder exists."""
+        """The pair's state folder; on a first run (or after one that found both sides empty: rclone
+        will not sync from an empty listing), say so and make sure the remote folder exists."""
         workdir = bisync_workdir(job, target)
-        first = not any(name.endswith(".path1.lst") for name in _list(workdir))
+        if any(name.endswith(".lst-err") for name in _list(workdir)):
+            raise TransportError(f"the last bisync of {job.source.path} with {target} stopped with a critical error "
+                                 f"and rclone set the pair aside; check both sides, then delete {workdir} to start "
+                                 f"again with a resync")
+        listed = bisync_listing(workdir)
+        first = not listed
         if first:
-            self.log.info(f"first bisync of {job.source.path} with {target}: rclone bisync --resync-mode newer "
+            how = "first bisync" if listed is None else "nothing was on either side last time: new bisync"
+            self.log.info(f"{how} of {job.source.path} with {target}: rclone bisync --resync-mode newer "
                           f"(each side gets the other's new files, the newer copy wins, nothing is deleted)")
             if not job.dry_run:
                 os.makedirs(workdir, exist_ok=True)
@@ -405,37 +429,43 @@ class Rclone:
         result.failures = list(reader.failures.items())
         result.failures += [(path, reader.conflict_reason(path)) for path in reader.conflicts]
         if workdir:
-            result.files_unchanged = max(0, _listed_files(workdir) - len(reader.sent))
+            listed = bisync_listing(workdir) or []
+            result.files_unchanged = max(0, len(listed) - len(reader.sent))
+            result.failures += unsettled_conflicts(listed, reader.conflicts)
         else:
             result.files_unchanged = len(reader.unchanged - set(reader.sent) - set(reader.failures))
         if reader.moved_to_versions:
-            self.log.info(f"{reader.moved_to_versions} files deleted here kept in the versions folder")
+            self.log.info(f"{reader.moved_to_versions} files that mirror mode deleted or replaced are kept in the "
+                          f"versions folder")
 
-    def job_failure(self, outcome, reader, target):
+    def job_failure(self, outcome, reader, job):
         """Why the whole job failed, in one line, or None; failures of single files are the result's."""
         if outcome.timed_out:
             return f"rclone stopped after the {self.destination.timeout:g} s timeout"
-        if reader.fatal:
-            return self.explain(reader, outcome.returncode, target)
-        full = next((reason for reason in reader.failures.values() if says(reason, FULL)), None)
-        if full:
-            return classify(full, target)
-        if outcome.returncode and outcome.returncode < 0:
+        if outcome.returncode == 0:
+            return None  # whatever an earlier attempt said, rclone's last one succeeded
+        if outcome.returncode < 0:
             return f"rclone ended by signal {-outcome.returncode}"
-        if outcome.returncode and not reader.failures and not reader.conflicts:
-            return self.explain(reader, outcome.returncode, target)
+        if reader.fatal:
+            return self.explain(reader, outcome.returncode, job.target)
+        full = next((reason for reason in reader.failures.values() if says(reason, FULL)), None)
+        if full:  # the side that was written to is full: the local folder when pulling
+            return classify(full, job.source.path if self.destination.direction == "pull" else job.target)
+        if not reader.failures and not reader.conflicts:
+            return self.explain(reader, outcome.returncode, job.target)
         return None
 
     def explain(self, reader, returncode, target):
-        """One line saying why rclone failed."""
-        message = reader.fatal or (reader.errors[0] if reader.errors else None)  # the first is the cause
+        """One line saying why rclone failed: the cause rclone closes with, else its first error."""
+        message = reader.cause or reader.fatal or (reader.errors[0] if reader.errors else None)
         missing = MISSING_REMOTE.search(message or "")
         if missing:
             return self.unknown_remote(missing.group(1))
         if message:
             return classify(message, target)
-        if reader.plain:
-            return f"rclone: {reader.plain[0].removeprefix('Error: ')} (rclone exit {returncode})"
+        usage = next((line for line in reader.plain if line.startswith("Error: ")), None)
+        if usage or reader.plain:
+            return f"rclone: {(usage or reader.plain[0]).removeprefix('Error: ')} (rclone exit {returncode})"
         return f"rclone exit {returncode}: {EXIT_MEANINGS.get(returncode, 'failed')}"
 
     def unknown_remote(self, name):
@@ -445,6 +475,16 @@ class Rclone:
         known = [line.rstrip(":") for line in lines if line.endswith(":") and not line.startswith("{")]
         there = f"remotes there: {', '.join(known)}" if known else "no remotes are configured there (run rclone config)"
         return f"remote '{name}' is not in the rclone configuration {where}; {there}"
+
+
+def go_unquote(text):
+    """rclone quotes a name holding '"', '\\' or control characters as Go does; JSON reads most of that."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
 
 
 def remote_name(target):
@@ -458,14 +498,34 @@ def _list(folder):
         return []
 
 
-def _listed_files(workdir):
-    """Files in bisync's newest Path1 listing: every line but the header."""
-    count = 0
+def bisync_listing(workdir):
+    """The names in bisync's newest Path1 listing, or None when there is none yet.
+
+    A listing line ends with the name, Go-quoted: `-  6 - - 2026-11-25T01:38:28.66+0000 "a b.csv"`."""
     for name in _list(workdir):
         if name.endswith(".path1.lst"):
             with open(os.path.join(workdir, name), encoding="utf-8", errors="replace") as listing:
-                count = sum(1 for line in listing if line.startswith("-"))
-    return count
+                return [listed_name(line) for line in listing if line.startswith("-")]
+    return None
+
+
+def listed_name(line):
+    text = line.rstrip("\n")
+    quote = text.find(' "')
+    return go_unquote(text[quote + 1:]) if quote >= 0 else ""
+
+
+def unsettled_conflicts(listed, found_now):
+    """(path, reason) for each conflict of an earlier run whose two copies are both still there:
+    reported every run until the user keeps one."""
+    copies = {}
+    for name in listed:
+        match = CONFLICT_COPY.match(name)
+        if match:
+            copies.setdefault(match.group(1), []).append(name)
+    return [(path, f"an earlier conflict is not settled: both copies are still here and there "
+                   f"({', '.join(sorted(names))}); keep one as {path} and delete the other")
+            for path, names in sorted(copies.items()) if path not in found_now and len(names) > 1]
 
 
 def report_file(job):
