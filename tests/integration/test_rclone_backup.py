@@ -255,6 +255,18 @@ def test_bisync_first_run_resyncs_and_says_so_then_changes_flow_both_ways(lab, s
     assert lab.path("data/csvs/sub/new-there.csv").read_text() == "there\n"
 
 
+def test_a_first_bisync_keeps_the_older_of_two_different_copies_in_a_dated_folder(lab, s3_server):
+    lab.write("data/csvs/both.csv", "older, here\n", mtime=OLD)
+    s3_server.write("lab/csvs/both.csv", "newer, there\n", mtime=OLD + 100)
+    lab_with(lab, s3_server, direction="bisync", sources=["csvs"])
+    result = lab.run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert lab.path("data/csvs/both.csv").read_text() == "newer, there\n"
+    dated = os.listdir(lab.path("data/csvs-versions"))
+    assert len(dated) == 1 and DATED.match(dated[0]), dated
+    assert tree(lab.path(f"data/csvs-versions/{dated[0]}")) == {"both.csv": b"older, here\n"}
+
+
 def test_bisync_conflict_is_named_and_both_versions_are_kept(lab, s3_server):
     bisync_lab(lab, s3_server)
     assert lab.run().returncode == 0

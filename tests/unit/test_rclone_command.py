@@ -48,7 +48,10 @@ def test_pull_mirror_dry_run_and_config_file_in_the_command():
 
 
 def test_bisync_names_its_workdir_and_resyncs_only_the_first_time():
-    first = rclone_argv(job("bisync"), workdir="/state/w", first_bisync=True)
+    first = rclone_argv(job("bisync"), workdir="/state/w", first_bisync=True, stamp="2026-01-02-030405")
+    assert first[first.index("--backup-dir1"):first.index("--backup-dir1") + 4] == [
+        "--backup-dir1", "/data/csvs-versions/2026-01-02-030405",
+        "--backup-dir2", "cloud:lab/csvs-versions/2026-01-02-030405"]
     assert first[1:5] == ["bisync", "/data/csvs", "cloud:lab/csvs/", "--workdir"]
     assert "--resync-mode" in first and "--conflict-resolve" in first
     assert "--resync-mode" not in rclone_argv(job("bisync"), workdir="/state/w")

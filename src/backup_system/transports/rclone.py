@@ -6,6 +6,9 @@ One rclone command per job, built by the pure function rclone_argv():
     pull             rclone copy --update REMOTE:folder/source/ LOCAL    (mode mirror: rclone sync)
     bisync           rclone bisync LOCAL REMOTE:folder/source/            (first run: --resync-mode newer)
 
+What mirror and bisync delete or replace on a side goes to a dated folder beside it:
+<folder>-versions/<date>/ (bisync: on both sides, the local one beside the source folder).
+
 We read rclone's JSON log (`--use-json-log -v`), never its human text: "Copied (new)" and
 "Copied (replaced existing)" entries name each file sent, entries at level error name each
 file that failed, and the periodic stats entries drive the progress line. Unchanged files are
@@ -90,7 +93,7 @@ def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None
                 report=None):
     """The rclone command for one job; a pure function of its arguments, tested without running it.
 
-    target: job.target unless given. stamp: the date of mirror mode's versions folder.
+    target: job.target unless given. stamp: the date of the versions folders (mirror, bisync).
     workdir and first_bisync: bisync's state folder, and whether this is the pair's first run.
     report: the file for copy and sync's --combined report.
     """
@@ -98,9 +101,12 @@ def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None
     target = job.target if target is None else target
     local, remote = job.source.path, as_folder(target)
     argv = [binary, *(["--config", destination.rclone_config] if destination.rclone_config else [])]
+    stamp = stamp or time.strftime("%Y-%m-%d-%H%M%S")
     if destination.direction == "bisync":
         argv += ["bisync", local, remote, "--workdir", workdir, "--conflict-resolve", "none",
-                 "--resilient", "--recover", "--max-lock", "2m"]
+                 "--resilient", "--recover", "--max-lock", "2m",
+                 # what either side loses (an older copy replaced, a file deleted) is kept beside it, dated
+                 "--backup-dir1", versions_folder(local, stamp), "--backup-dir2", versions_folder(remote, stamp)]
         if first_bisync:
             argv += ["--resync-mode", "newer"]  # the newer copy of a file on both sides wins; nothing is deleted
     else:
@@ -109,7 +115,7 @@ def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None
         if report:
             argv += ["--combined", report]
         if destination.mode == "mirror":
-            argv += ["--backup-dir", versions_folder(destination_path, stamp or time.strftime("%Y-%m-%d-%H%M%S"))]
+            argv += ["--backup-dir", versions_folder(destination_path, stamp)]
     argv += ["--use-json-log", "-v", "--stats", PROGRESS_STATS_INTERVAL if progress else QUIET_STATS_INTERVAL,
              "--transfers", str(destination.transfers), "--checkers", str(destination.checkers), *RETRIES]
     if job.dry_run:
@@ -400,7 +406,8 @@ class Rclone:
         if first:
             how = "first bisync" if listed is None else "nothing was on either side last time: new bisync"
             self.log.info(f"{how} of {job.source.path} with {target}: rclone bisync --resync-mode newer "
-                          f"(each side gets the other's new files, the newer copy wins, nothing is deleted)")
+                          f"(each side gets the other's new files, the newer copy wins and the older one is "
+                          f"kept in <folder>{VERSIONS_SUFFIX}/, nothing is deleted)")
             if not job.dry_run:
                 os.makedirs(workdir, exist_ok=True)
                 self.run_quietly(["mkdir", as_folder(target)], target)
