@@ -87,8 +87,9 @@ FIELDS = (
           types=("rclone",)),
     field("backups.destinations.*.checkers", "int", 8, "files rclone compares side by side (--checkers)",
           types=("rclone",)),
-    field("backups.destinations.*.rclone_binary", "str", None,
-          "the rclone program; default: the pinned one in the project's .venv, else rclone on PATH",
+    field("backups.destinations.*.rclone_binary", "program", None,
+          "the rclone program: a name looked up on PATH, or a path (relative to the config folder); "
+          "default: the pinned one in the project's .venv, else rclone on PATH",
           types=("rclone",)),
     field("backups.destinations.*.rclone_config", "path", None,
           "rclone config file; default: rclone's own (~/.config/rclone/rclone.conf)", types=("rclone",)),
@@ -340,6 +341,11 @@ class Validator:
         if spec.kind == "path" and spec.default is not None:
             return self.resolve(spec.default)
         return {} if spec.kind == "section" and spec.default is None else spec.default
+
+    def kind_program(self, spec, value, at):
+        """A bare name is looked up on PATH when run; anything with a slash or ~ is a path."""
+        text = self.kind_str(spec, value, at)
+        return self.resolve(text) if "/" in text or text.startswith("~") else text
 
     def kind_location(self, spec, value, at):
         text = self.kind_str(spec, value, at)

@@ -327,6 +327,11 @@ def test_mirror_moves_what_it_deletes_or_replaces_into_a_dated_folder_beside_the
     assert lab.run().returncode == 0
     os.remove(lab.path("data/csvs/gone.csv"))
     lab.write_newer("data/csvs/edit.csv", "second version\n")
+    before = tree(s3_server.path("lab", "csvs"))
+    preview = lab.run("--dry-run")
+    assert "box/csvs: would move into backup dir: gone.csv" in preview.stderr, preview.stderr
+    assert "box/csvs: would send edit.csv" in preview.stdout
+    assert tree(s3_server.path("lab", "csvs")) == before and not s3_server.path("lab", "csvs-versions").exists()
     result = lab.run("--json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert tree(s3_server.path("lab", "csvs")) == {"keep.csv": b"keep\n", "edit.csv": b"second version\n"}
@@ -335,6 +340,20 @@ def test_mirror_moves_what_it_deletes_or_replaces_into_a_dated_folder_beside_the
     assert tree(s3_server.path("lab", "csvs-versions", dated[0])) == {
         "gone.csv": b"soon deleted here\n", "edit.csv": b"first version\n"}
     assert (job_of(result, "csvs")["sent"], job_of(result, "csvs")["files_unchanged"]) == (["edit.csv"], 1)
+
+
+def test_rclone_binary_names_the_rclone_that_runs(lab):
+    lab.write("data/csvs/a.csv", "1\n")
+    os.makedirs(lab.path("tools"))
+    os.symlink(os.path.join(os.path.dirname(sys.executable), "rclone"), lab.path("tools/my rclone"))
+    write_rclone_conf(lab.path("rclone/rclone.conf"), {"disk": {"type": "local"}})
+    backup = str(lab.path("backups/box"))
+    write_config(lab, {"box": cloud("disk", backup, sources=["csvs"], rclone_binary="../tools/my rclone"),
+                       "gone": cloud("disk", backup, sources=["csvs"], rclone_binary="../tools/missing")})
+    result = lab.run("-v")
+    assert f"box/csvs: run ['{lab.path('tools/my rclone')}', '--config'" in result.stderr
+    assert lab.path("backups/box/csvs/a.csv").read_text() == "1\n"
+    assert f"gone/csvs: FAILED: {lab.path('tools/missing')} is not installed or not on PATH" in result.stdout
 
 
 def test_mirror_at_the_top_of_a_remote_is_refused_before_rclone_runs(lab):

@@ -325,3 +325,13 @@ def test_the_parsed_config_copy_is_private(tmp_path, monkeypatch):
     load_config(write(tmp_path, rclone_block("rclone_env: {RCLONE_CONFIG_CLOUD_PASS: literal-secret}")))
     copies = list((tmp_path / "cache" / "backup_system" / "configs").iterdir())
     assert [oct(path.stat().st_mode & 0o777) for path in copies] == ["0o600"]
+
+
+def test_rclone_binary_is_a_name_on_path_or_a_path_like_every_other(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    binaries = {}
+    for given in ("rclone-1.75", "~/bin/rclone", "tools/rclone"):
+        config = load_config(write(tmp_path, rclone_block(f"rclone_binary: '{given}'")))
+        binaries[given] = config.destinations["box"].rclone_binary
+    assert binaries == {"rclone-1.75": "rclone-1.75", "~/bin/rclone": str(tmp_path / "home/bin/rclone"),
+                        "tools/rclone": str(tmp_path / "tools/rclone")}

@@ -203,6 +203,8 @@ class LogReader:
         elif message.startswith("Skipped copy as --dry-run") and name:
             self.sent[name] = entry.get("size", 0)
             self.log.debug(f"would send {name}")
+        elif entry.get("skipped") and name:  # a dry run's delete, or move into the versions folder
+            self.log.info(f"would {entry['skipped']}: {name}")
         elif message == "Moved into backup dir":
             self.moved_to_versions += 1
         elif level == "notice" and not name and message.startswith("Failed to "):
