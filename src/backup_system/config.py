@@ -475,6 +475,9 @@ class Validator:
             if not key.startswith("RCLONE_"):
                 raise self.error(at + ("rclone_env", key), "rclone reads only variables named RCLONE_..., "
                                                            "e.g. RCLONE_CONFIG_BOX_TOKEN")
+            if "--" + key[len("RCLONE_"):].lower().replace("_", "-") in RCLONE_LOG_FLAGS:
+                raise self.error(at + ("rclone_env", key), f"{key} would change the log backup_system reads to "
+                                                           "count files; use -v, -q or --dry-run instead")
 
     def check_folder_template(self, folder, at):
         import string

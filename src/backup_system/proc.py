@@ -33,9 +33,10 @@ def redact(argv, secrets=()):
 def run(argv, *, timeout, log, secrets=(), env=None, cwd=None, on_line=None, input_bytes=None, merge_stderr=False):
     """Run argv; give each stdout line (str, newline stripped) to on_line; return a Result.
 
-    env adds to (not replaces) this process's environment. merge_stderr sends stderr lines to
-    on_line too, in the order they were written. Raises TransportError when the program is
-    missing. On timeout the process is killed and Result.timed_out is True.
+    env adds to (not replaces) this process's environment; a None value removes a variable.
+    merge_stderr sends stderr lines to on_line too, in the order they were written. Raises
+    TransportError when the program is missing. On timeout the process is killed and
+    Result.timed_out is True.
     """
     started = time.monotonic()
     process = start(argv, log=log, secrets=secrets, env=env, cwd=cwd, stdin=input_bytes is not None,
@@ -72,13 +73,19 @@ def start(argv, *, log, secrets=(), env=None, cwd=None, stdin=False, merge_stder
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-            env={**os.environ, **env} if env else None,
+            env=_environment(env) if env else None,
             cwd=cwd,
         )
     except FileNotFoundError:
         raise TransportError(f"{argv[0]} is not installed or not on PATH (run make setup)") from None
     except PermissionError:
         raise TransportError(f"{argv[0]} cannot be executed (permission denied)") from None
+
+
+def _environment(changes):
+    """This process's environment with `changes`: a value replaces, None removes."""
+    environment = {**os.environ, **changes}
+    return {name: value for name, value in environment.items() if value is not None}
 
 
 def _collect(pipe, take):

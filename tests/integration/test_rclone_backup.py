@@ -356,6 +356,18 @@ def test_rclone_binary_names_the_rclone_that_runs(lab):
     assert f"gone/csvs: FAILED: {lab.path('tools/missing')} is not installed or not on PATH" in result.stdout
 
 
+def test_rclone_settings_in_the_users_environment_do_not_hide_what_was_sent(lab):
+    lab.write("data/csvs/a.csv", "1\n")
+    write_rclone_conf(lab.path("rclone/rclone.conf"), {"disk": {"type": "local"}})
+    write_config(lab, {"box": cloud("disk", str(lab.path("backups/box")), sources=["csvs"])})
+    env = {**os.environ, "RCLONE_LOG_FILE": str(lab.path("rclone.log")), "RCLONE_LOG_LEVEL": "ERROR",
+           "RCLONE_USE_JSON_LOG": "false", "RCLONE_DRY_RUN": "true"}
+    result = lab.run("--json", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert job_of(result, "csvs")["sent"] == ["a.csv"]
+    assert lab.path("backups/box/csvs/a.csv").read_text() == "1\n"
+
+
 def test_mirror_at_the_top_of_a_remote_is_refused_before_rclone_runs(lab):
     lab.write("data/csvs/a.csv", "1\n")
     write_rclone_conf(lab.path("rclone/rclone.conf"), {"disk": {"type": "local"}})

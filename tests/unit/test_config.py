@@ -335,3 +335,10 @@ def test_rclone_binary_is_a_name_on_path_or_a_path_like_every_other(tmp_path, mo
         binaries[given] = config.destinations["box"].rclone_binary
     assert binaries == {"rclone-1.75": "rclone-1.75", "~/bin/rclone": str(tmp_path / "home/bin/rclone"),
                         "tools/rclone": str(tmp_path / "tools/rclone")}
+
+
+def test_rclone_env_may_hold_secrets_but_not_log_settings(tmp_path):
+    config = load_config(write(tmp_path, rclone_block("rclone_env: {RCLONE_CONFIG_CLOUD_TOKEN: abc}")))
+    assert config.destinations["box"].rclone_env == {"RCLONE_CONFIG_CLOUD_TOKEN": "abc"}
+    message = error_of(tmp_path, rclone_block("rclone_env: {RCLONE_LOG_FILE: /tmp/x.log}"))
+    assert "box.rclone_env.RCLONE_LOG_FILE: RCLONE_LOG_FILE would change the log backup_system reads" in message

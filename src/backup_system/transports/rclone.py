@@ -339,6 +339,8 @@ class Rclone:
         self.destination = destination
         self.log = log
         self.secrets = [value for value in destination.rclone_env.values() if value]
+        # rclone reads every flag from RCLONE_<FLAG> too: none of the user's may hide the log we count from
+        self.env = {**dict.fromkeys(rclone_log_variables()), **destination.rclone_env}
 
     def send(self, job, result):
         """See transports/__init__.py. With direction pull or bisync, files also come down."""
@@ -389,7 +391,7 @@ class Rclone:
                            workdir=workdir, first_bisync=first, report=report)
         try:
             outcome = proc.run(argv, timeout=self.destination.timeout, log=self.log, secrets=self.secrets,
-                               env=self.destination.rclone_env, on_line=reader.take, merge_stderr=True)
+                               env=self.env, on_line=reader.take, merge_stderr=True)
         finally:
             if progress:
                 progress.close()
@@ -421,7 +423,7 @@ class Rclone:
         lines = []
         outcome = proc.run([rclone_binary(self.destination), *config, *words, *RETRIES[2:]],
                            timeout=min(self.destination.timeout, LISTREMOTES_TIMEOUT), log=self.log,
-                           secrets=self.secrets, env=self.destination.rclone_env, on_line=lines.append,
+                           secrets=self.secrets, env=self.env, on_line=lines.append,
                            merge_stderr=True)
         if outcome.returncode != 0 and words[0] != "listremotes":
             reader = LogReader(self.log, self.secrets)
@@ -484,6 +486,13 @@ class Rclone:
         known = [line.rstrip(":") for line in lines if line.endswith(":") and not line.startswith("{")]
         there = f"remotes there: {', '.join(known)}" if known else "no remotes are configured there (run rclone config)"
         return f"remote '{name}' is not in the rclone configuration {where}; {there}"
+
+
+def rclone_log_variables():
+    """RCLONE_LOG_FILE, RCLONE_QUIET, ...: the environment's names of the flags that reshape rclone's log."""
+    from ..config import RCLONE_LOG_FLAGS
+
+    return [f"RCLONE_{flag[2:].upper().replace('-', '_')}" for flag in RCLONE_LOG_FLAGS if flag.startswith("--")]
 
 
 def go_unquote(text):
