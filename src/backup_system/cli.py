@@ -71,6 +71,8 @@ def main(argv=None):
         return report_error(error, json_output)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        if json_output:
+            print_json({"ok": False, "exit_code": EXIT_INTERRUPTED, "error": "interrupted"})
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug of ours: one line, the traceback only when asked for
         if "-v" in argv or "--verbose" in argv:
@@ -126,16 +128,14 @@ def run_backup_for(args, config=None):
 def print_json(data):
     import json
 
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    print(json.dumps(data, indent=2))  # ASCII: a file name that is not UTF-8 stays valid JSON
 
 
 def report_error(error, json_output):
     code = exit_code_for(error)
     print(f"{error}", file=sys.stderr)
     if json_output:
-        import json
-
-        print(json.dumps({"ok": False, "exit_code": code, "error": str(error)}))
+        print_json({"ok": False, "exit_code": code, "error": str(error)})
     return code
 
 

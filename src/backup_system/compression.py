@@ -70,8 +70,9 @@ def build_archive(source, output_dir, fmt, level, keep, log, dry_run=False, now=
     started = time.monotonic()
     if fmt not in FORMATS:
         raise CompressionError(f"cannot archive {source.name}: unknown format {fmt!r} (zip or 7z)")
-    if not os.path.isdir(source.path):
-        raise CompressionError(f"cannot archive {source.name}: source folder {source.path} does not exist")
+    problem = localtree.folder_problem(source.path)
+    if problem:
+        raise CompressionError(f"cannot archive {source.name}: {problem}")
     files, skipped = localtree.scan(source.path, source.exclude)
     entries = without_gc(manifest_entries, files)
     folder = archive_folder(output_dir, source.name)

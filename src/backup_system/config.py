@@ -223,7 +223,10 @@ def read_yaml(path):
     return data, lines
 
 
-def _collect_lines(path, node, at, lines):
+def _collect_lines(path, node, at, lines, inside=()):
+    if id(node) in inside:
+        raise ConfigError(f"{path}:{node.start_mark.line + 1}: {_dotted(at)}: a YAML alias that contains itself")
+    inside = (*inside, id(node))
     if node.id == "mapping":
         seen = set()
         for key_node, value_node in node.value:
@@ -232,11 +235,11 @@ def _collect_lines(path, node, at, lines):
                 raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: {_dotted(at + (key,))}: duplicate key")
             seen.add(key)
             lines[at + (key,)] = key_node.start_mark.line + 1
-            _collect_lines(path, value_node, at + (key,), lines)
+            _collect_lines(path, value_node, at + (key,), lines, inside)
     elif node.id == "sequence":
         for index, item in enumerate(node.value):
             lines[at + (index,)] = item.start_mark.line + 1
-            _collect_lines(path, item, at + (index,), lines)
+            _collect_lines(path, item, at + (index,), lines, inside)
 
 
 def _dotted(at):
@@ -266,6 +269,8 @@ class Validator:
         top = self.section(backups, "backups", ("backups",))
         sources = self.sources(top["sources"])
         compression = self.section(top["compression"], "backups.compression", ("backups", "compression"))
+        if not 1 <= compression["level"] <= 9:
+            raise self.error(("backups", "compression", "level"), f"expected 1 to 9, got {compression['level']}")
         destinations = {
             name: self.destination(name, raw, sources)
             for name, raw in self.mapping(top["destinations"], ("backups", "destinations")).items()
@@ -314,8 +319,9 @@ class Validator:
         return value
 
     def kind_number(self, spec, value, at):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise self.error(at, f"expected a positive number, got {_describe(value)}")
+        # `not value <= MAX_SECONDS` also refuses .nan; beyond it, a timer cannot be set
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or not value <= MAX_SECONDS:
+            raise self.error(at, f"expected a positive number up to {MAX_SECONDS}, got {_describe(value)}")
         return value
 
     def kind_int(self, spec, value, at):
@@ -326,7 +332,10 @@ class Validator:
     def kind_str(self, spec, value, at):
         if isinstance(value, (dict, list, bool)):
             raise self.error(at, f"expected text, got {_describe(value)}")
-        return self.expand(str(value), at)
+        text = self.expand(str(value), at)
+        if "\0" in text:
+            raise self.error(at, "holds a NUL character, which no file name or command can")
+        return text
 
     def kind_choice(self, spec, value, at):
         if value not in spec.choices:
@@ -399,6 +408,9 @@ class Validator:
             values = self.section(self.mapping(source, at), "backups.sources.*", at)
             if (values["path"] is None) == (not values["roots"]):
                 raise self.error(at, "give 'path' (one folder) or 'roots' (a list of folders), exactly one")
+            if str(name) in ("", ".", "..") or "/" in str(name) or "\0" in str(name):
+                raise self.error(at, f"{str(name)!r} cannot name a source: it becomes a folder name at "
+                                     f"each destination")
             sources[str(name)] = SourceSpec(name=str(name), **values)
         return sources
 
@@ -509,6 +521,7 @@ class Validator:
                                                       f"can send; give a {values['direction']} one folder (path)")
 
 
+MAX_SECONDS = 10**8  # about three years; a timer's limit is not much further
 FOLDER_PLACEHOLDERS = ("source", "name")
 # rclone flags that would hide or reshape the JSON log the transport reads, or make every run a dry run
 RCLONE_LOG_FLAGS = ("-q", "--quiet", "--log-level", "--log-file", "--log-format", "--use-json-log", "--syslog",

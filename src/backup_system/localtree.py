@@ -13,6 +13,15 @@ LocalFile = namedtuple("LocalFile", "path size mtime")
 LocalFile.__doc__ = "A regular file: relative path with '/' separators, size in bytes, mtime in seconds."
 
 
+def folder_problem(path):
+    """Why `path` cannot be read as a source folder, or None."""
+    if os.path.isdir(path):
+        return None
+    if os.path.lexists(path):
+        return f"source {path} is not a folder"
+    return f"source folder {path} does not exist"
+
+
 def scan(root, exclude=()):
     """({relative path: LocalFile}, [(relative path, why it was skipped)]) for the tree under root."""
     files, skipped = {}, []

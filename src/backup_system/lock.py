@@ -8,7 +8,7 @@ import fcntl
 import os
 import time
 
-from .errors import LockHeld
+from .errors import ConfigError, LockHeld
 
 
 class RunLock:
@@ -20,8 +20,12 @@ class RunLock:
         self.fd = None
 
     def __enter__(self):
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise ConfigError(f"cannot make the lock file {self.path} (see state_dir): "
+                              f"{error.strerror or error}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -50,7 +50,36 @@ def expand_sources(spec):
             sources.append(Source(spec.name, root, spec.exclude))  # fails in its job, with the reason
             continue
         sources.extend(Source(f"{spec.name}/{child}", os.path.join(root, child), spec.exclude) for child in children)
+    check_distinct(spec, sources)
     return sources
+
+
+def check_distinct(spec, sources):
+    """Two roots holding a folder of the same name would land in one place at every destination."""
+    seen = {}
+    for source in sources:
+        if source.name in seen:
+            raise ConfigError(f"source {spec.name}: {seen[source.name]} and {source.path} would both back up "
+                              f"as {source.name}; rename one, or make them two sources")
+        seen[source.name] = source.path
+
+
+def is_inside(path, folder):
+    """True when path is folder itself or somewhere under it (both absolute)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def check_not_inside(job, compression_folder):
+    """A backup inside its own source would hold itself again every run."""
+    from .config import is_remote_location
+
+    local_target = job.destination.type == "rsync" and not is_remote_location(job.target)
+    if local_target and is_inside(job.target, job.source.path):
+        raise ConfigError(f"backups.destinations.{job.destination.name}: {job.target} is inside the source "
+                          f"{job.source.name} ({job.source.path}): the backup would copy itself every run")
+    if job.compressed and is_inside(compression_folder, job.source.path):
+        raise ConfigError(f"backups.compression.output_dir: {compression_folder} is inside the source "
+                          f"{job.source.name} ({job.source.path}): each archive would hold the ones before")
 
 
 def target_for(destination, spec_name, source):
@@ -120,6 +149,11 @@ def build_jobs(config, only=(), dry_run=False, compress=None):
         state_dir = os.path.join(config.state_dir, destination.name)
         for spec_name in config.sources if destination.sources is None else destination.sources:
             for source in expanded[spec_name]:
-                jobs.append(Job(destination, source, target_for(destination, spec_name, source), dry_run,
-                                compressed, state_dir))
+                job = Job(destination, source, target_for(destination, spec_name, source), dry_run, compressed,
+                          state_dir)
+                try:
+                    check_not_inside(job, config.compression.output_dir)
+                except ConfigError as error:
+                    raise ConfigError(f"{config.path}: {error}") from None
+                jobs.append(job)
     return jobs, notes

@@ -120,13 +120,19 @@ def _stop(process):
 def run_attached(argv, cwd=None, output_to_stderr=False):
     """Run a user's command (the analysis pipeline) on our terminal; return its exit status.
 
-    output_to_stderr keeps our stdout for a machine-readable report (--json).
+    output_to_stderr keeps our stdout for a machine-readable report (--json). A command
+    ended by signal N gives 128+N, as a shell would say.
     """
+    if cwd is not None and not os.path.isdir(cwd):
+        print(f"cannot run the pipeline: its folder {cwd} (pipeline.workdir) is not a folder", file=sys.stderr,
+              flush=True)
+        return 126
     try:
-        return subprocess.call(argv, cwd=cwd, stdout=sys.stderr if output_to_stderr else None)
+        status = subprocess.call(argv, cwd=cwd, stdout=sys.stderr if output_to_stderr else None)
     except FileNotFoundError:
         print(f"{argv[0]}: command not found", file=sys.stderr, flush=True)
         return 127
-    except PermissionError:
-        print(f"{argv[0]}: permission denied", file=sys.stderr, flush=True)
+    except OSError as error:
+        print(f"{argv[0]}: {error.strerror or error}", file=sys.stderr, flush=True)
         return 126
+    return 128 - status if status < 0 else status

@@ -23,13 +23,14 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
     console is a terminal (the command line turns it off for --json).
     """
     config = load_config(config)
+    only = (only,) if isinstance(only, str) else tuple(only)
     log = logs.Log(config.log_file, console_level, stream)
     log.progress = progress
     try:
         if not config.enabled:
             log.record("backups are disabled (backups.enabled: false): nothing to do")
             return BackupReport(config.path, dry_run, disabled=True)
-        jobs, notes = build_jobs(config, tuple(only), dry_run, compress)
+        jobs, notes = build_jobs(config, only, dry_run, compress)
         for note in notes:
             log.record(note)
         try:
@@ -40,6 +41,9 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
                 results = [run_job(with_archives(job, config, failed_sources), log) for job in jobs]
         except LockHeld as error:
             log.record(f"not run: {error}")
+            raise
+        except KeyboardInterrupt:
+            log.error("interrupted: the run stopped before its end (the next run carries on)")
             raise
         report = BackupReport(config.path, dry_run, results, notes, archives=archives)
         log.record(report.verdict())
@@ -68,6 +72,9 @@ def build_archives(config, jobs, dry_run, log):
         except BackupError as error:
             failed[name] = str(error)
             log.error(f"FAILED: {error}")
+        except Exception as error:  # a bug of ours costs this source's archive, not the run
+            failed[name] = internal_error(error, log)
+            log.error(f"FAILED: {failed[name]}")
         finally:
             log.prefix = ""
     return archives, failed
@@ -82,6 +89,14 @@ def with_archives(job, config, failed_sources):
     folder = archive_folder(config.compression.output_dir, job.source.name)
     return job._replace(source=job.source._replace(path=folder, exclude=ARCHIVE_EXCLUDES),
                         archive_error=failed_sources.get(job.source.name))
+
+
+def internal_error(error, log):
+    """The one line for a bug of ours; the traceback goes to the log file."""
+    import traceback
+
+    log.record(traceback.format_exc(), logs.DEBUG)
+    return f"internal error: {error!r} (details in {log.file_path})"
 
 
 def run_job(job, log):
@@ -104,11 +119,8 @@ def run_job(job, log):
         result.error = str(error)
         log.error(f"FAILED: {error}")
     except Exception as error:  # a bug of ours must not cost the other jobs their backup
-        import traceback
-
-        result.error = f"internal error: {error!r} (details in {log.file_path})"
+        result.error = internal_error(error, log)
         log.error(f"FAILED: {result.error}")
-        log.debug(traceback.format_exc())
     finally:
         result.seconds = time.monotonic() - started
         log.prefix = ""

@@ -173,3 +173,101 @@ def test_the_shipped_config_runs_clean_as_shipped_with_its_rsync_and_rclone_dest
         assert (checkout / "backups" / destination / "csvs" / "summary.csv").exists()
         assert (checkout / "backups" / destination / "results" / "summary.svg").exists()
     assert "smb: disabled (enabled: false), not run" in result.stdout
+
+
+# --- input that used to end in an internal error, a traceback or a backup copying itself ----------
+
+def lab_config(**changes):
+    """CONFIG with some lines replaced: {old line text: new line text}."""
+    text = CONFIG
+    for old, new in changes.items():
+        assert old in text
+        text = text.replace(old, new)
+    return text
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"  state_dir: ../state\n": "  state_dir: ../state\n  compression: {enabled: true, level: 42}\n"},
+     "backups.compression.level: expected 1 to 9, got 42"),
+    ({"    secured: {base_path: ../backups/secured}": "    secured: {base_path: ../data/csvs/backup}"},
+     "backups.destinations.secured: "),
+    ({"  state_dir: ../state\n": "  state_dir: ../state\n  compression: {enabled: true, output_dir: ../data/results/z}\n"},
+     "backups.compression.output_dir: "),
+    ({"    secured: {base_path: ../backups/secured}": "    secured: {base_path: ../backups/secured, timeout: .inf}"},
+     "backups.destinations.secured.timeout: expected a positive number up to 100000000, got"),
+    ({"    csvs: {path: ../data/csvs}": "    '..': {path: ../data/csvs}"}, "'..' cannot name a source"),
+    ({"  name: lab\n": "  name: \"a\\0b\"\n"}, "backups.name: holds a NUL character"),
+    ({"pipeline:\n": "loop: &x [*x]\npipeline:\n"}, "a YAML alias that contains itself"),
+])
+def test_impossible_settings_are_one_line_and_exit_2(piped_lab, changes, message):
+    piped_lab.write_config(lab_config(**changes))
+    result = piped_lab.run()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not piped_lab.path("backups").exists()
+
+
+def test_a_backup_inside_its_own_source_is_named_as_such(piped_lab):
+    piped_lab.write_config(lab_config(**{"    secured: {base_path: ../backups/secured}":
+                                         "    secured: {base_path: ../data/csvs/backup}"}))
+    assert f"{piped_lab.path('data/csvs/backup/csvs')} is inside the source csvs" in piped_lab.run().stderr
+
+
+def test_two_roots_with_a_folder_of_the_same_name_are_refused(piped_lab):
+    for root in ("a", "b"):
+        piped_lab.write(f"scans/{root}/run1/x.txt", root)
+    piped_lab.write_config(lab_config(**{"    results: {path: ../data/results}": "    scans: {roots: [../scans/a, ../scans/b]}"}))
+    result = piped_lab.run()
+    assert result.returncode == 2
+    assert f"source scans: {piped_lab.path('scans/a/run1')} and {piped_lab.path('scans/b/run1')} would both back up " \
+           "as scans/run1" in result.stderr
+
+
+def test_a_state_dir_that_is_a_file_is_one_line(piped_lab):
+    piped_lab.write("state", "not a folder")
+    result = piped_lab.run()
+    assert result.returncode == 2
+    assert f"cannot make the lock file {piped_lab.path('state/lab.lock')} (see state_dir)" in result.stderr
+
+
+def test_a_source_that_is_a_file_says_so(piped_lab):
+    piped_lab.write("data/results.csv", "1\n")
+    piped_lab.write_config(lab_config(**{"    results: {path: ../data/results}": "    results: {path: ../data/results.csv}"}))
+    result = piped_lab.run()
+    assert result.returncode == 1
+    assert f"secured/results: FAILED: source {piped_lab.path('data/results.csv')} is not a folder" in result.stdout
+
+
+def test_a_pipeline_folder_that_is_missing_still_gets_the_second_backup(piped_lab):
+    piped_lab.write_config(lab_config(**{"  workdir: ..\n": "  workdir: ../nowhere\n"}))
+    result = piped_lab.run("run")
+    assert result.returncode == 126
+    assert f"cannot run the pipeline: its folder {piped_lab.path('nowhere')} (pipeline.workdir) is not a folder" \
+        in result.stderr
+    assert "backup before: exit 0; backup after: exit 0" in result.stderr
+
+
+def test_a_pipeline_killed_by_a_signal_exits_128_plus_the_signal(piped_lab):
+    result = piped_lab.run("run", "--pipeline", "sh -c 'kill -9 $$'")
+    assert result.returncode == 137, result.stderr
+
+
+def test_json_stays_valid_utf_8_with_a_file_name_that_is_not(piped_lab):
+    import json
+
+    os.makedirs(piped_lab.path("data/csvs"), exist_ok=True)
+    with open(os.path.join(os.fsencode(piped_lab.path("data/csvs")), b"bad\xffname.csv"), "w") as stream:
+        stream.write("1\n")
+    result = subprocess.run([sys.executable, str(SCRIPT), "--config", str(piped_lab.config), "--json"],
+                            capture_output=True, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.decode("utf-8"))
+    assert "bad\udcffname.csv" in report["jobs"][0]["sent"]
+
+
+def test_run_backup_takes_one_destination_name_as_a_string(piped_lab):
+    from backup_system import run_backup
+
+    report = run_backup(str(piped_lab.config), only="secured")
+    assert report.ok and {job.destination for job in report.jobs} == {"secured"}
+    assert piped_lab.path("backups/secured/csvs/a.csv").read_text() == "1\n"

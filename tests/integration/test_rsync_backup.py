@@ -245,15 +245,19 @@ def test_an_interrupted_transfer_never_leaves_a_file_under_its_final_name(secure
     secured_lab.write("data/csvs/big.bin", big)
     secured_lab.write_config(CONFIG.replace("base_path: ../backups/secured}",
                                             "base_path: ../backups/secured, rsync_options: ['--bwlimit=4m']}"))
-    argv = [sys.executable, str(SCRIPT), "--config", str(secured_lab.config)]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [sys.executable, str(SCRIPT), "--config", str(secured_lab.config), "--json"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     partial = secured_lab.path("backups/secured/csvs")
     deadline = time.time() + 30
     while not any(name.startswith(".big.bin") for name in _names(partial)) and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) != 0
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert json.loads(out) == {"ok": False, "exit_code": 130, "error": "interrupted"}
+    assert "ERROR   interrupted: the run stopped before its end" in \
+        secured_lab.path("logs/backup.log").read_text()
     assert not (partial / "big.bin").exists()
     kept = (partial / ".rsync-partial" / "big.bin").stat().st_size
     assert 0 < kept < len(big)

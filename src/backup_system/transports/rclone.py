@@ -32,6 +32,7 @@ import time
 from .. import log as logs
 from .. import proc
 from ..errors import TransportError
+from ..localtree import folder_problem
 
 RETRIES = ("--retries", "3", "--low-level-retries", "5")
 PROGRESS_STATS_INTERVAL = "500ms"
@@ -371,8 +372,9 @@ class Rclone:
 
     def check_setup(self, job):
         destination = self.destination
-        if destination.direction != "pull" and not os.path.isdir(job.source.path):
-            raise TransportError(f"source folder {job.source.path} does not exist")
+        problem = folder_problem(job.source.path)
+        if problem and (destination.direction != "pull" or os.path.lexists(job.source.path)):
+            raise TransportError(problem)  # a pull makes its folder; it cannot make it where a file is
         if destination.rclone_config and not os.path.isfile(destination.rclone_config):
             raise TransportError(f"rclone config file {destination.rclone_config} does not exist")
         if destination.direction == "bisync" and destination.mode == "mirror":

@@ -11,6 +11,7 @@ import re
 
 from .. import proc
 from ..errors import TransportError
+from ..localtree import folder_problem
 
 PARTIAL_DIR = ".rsync-partial"
 ITEM = re.compile(r"^([<>ch.*][fdLDS][^|]{9})\|(\d+)\|\d+\|(.*)$")
@@ -141,8 +142,9 @@ class Rsync:
 
     def send(self, job, result):
         """See transports/__init__.py."""
-        if not os.path.isdir(job.source.path):
-            raise TransportError(f"source folder {job.source.path} does not exist")
+        problem = folder_problem(job.source.path)
+        if problem:
+            raise TransportError(problem)
         reader = OutputReader(job, result, self.log)
         outcome = proc.run(rsync_argv(job), timeout=self.destination.timeout, log=self.log,
                            env={"LC_ALL": "C"}, on_line=reader.take_stdout)

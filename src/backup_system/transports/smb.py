@@ -22,7 +22,7 @@ from collections import namedtuple
 
 from .. import proc
 from ..errors import TransportError
-from ..localtree import scan
+from ..localtree import folder_problem, scan
 from ..plan import needs_transfer
 
 SmbTarget = namedtuple("SmbTarget", "host share folder")
@@ -261,8 +261,9 @@ class Smb:
             path = os.path.join(mount, target.folder)
             self.log.info(f"//{target.host}/{target.share} is mounted at {mount}: using rsync")
             return Rsync(self.destination, self.log).send(job._replace(target=path), result)
-        if not os.path.isdir(job.source.path):
-            raise TransportError(f"source folder {job.source.path} does not exist")
+        problem = folder_problem(job.source.path)
+        if problem:
+            raise TransportError(problem)
         if '"' in job.source.path:
             raise TransportError(f"smbclient cannot read from a folder whose path holds a double quote: "
                                  f"{job.source.path}")
