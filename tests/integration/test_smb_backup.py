@@ -24,6 +24,7 @@ ALLOWED_NAMES = [
     "日本語.csv",
     "-leading-dash.csv",
     "looks  D  0  Mon Jan  1 000000 2024.csv",
+    "NT_STATUS_ACCESS_DENIED.log",  # a name, not an error
     "nested/deeper/folder with space/x.csv",
     "y" * 251 + ".csv",  # 255 bytes, the longest name Linux allows
 ]
@@ -348,3 +349,22 @@ def test_names_that_differ_only_in_case_are_refused_rather_than_merged_on_the_se
     failed = {item["path"] for item in job_of(result, "csvs")["failures"]}
     assert failed == {"Report.txt", "report.txt"}
     assert sorted(os.listdir(on_server(samba, "csvs"))) == ["a.csv"]
+
+
+def test_a_folder_name_cannot_smuggle_commands_into_smbclient(lab, samba):
+    evil = "run1\n!touch pwned #"
+    lab.write(f"scans/{evil}/x.csv", "1\n")
+    lab.write("scans/run2/y.csv", "2\n")
+    credentials = samba.write_credentials(lab.root / "private" / "smbcredentials")
+    lab.write_config(yaml.safe_dump({"backups": {
+        "name": "lab", "log_file": "../logs/backup.log", "state_dir": "../state",
+        "sources": {"scans": {"roots": ["../scans"]}},
+        "destinations": {"smb": {"base_path": samba.url("backup", "lab"), "port": samba.port,
+                                 "credentials_file": str(credentials)}}}}))
+    result = lab.run("--json")
+    assert result.returncode == 1
+    jobs = {job["source"]: job for job in report_of(result)["jobs"]}
+    assert "cannot read from a folder whose path holds a double quote or a control character" in \
+        jobs[f"scans/{evil}"]["error"]
+    assert jobs["scans/run2"]["sent"] == ["y.csv"]
+    assert not list(lab.root.rglob("pwned"))

@@ -6,6 +6,7 @@ from backup_system.transports.smb import (
     TEMP_NAME,
     RemoteFile,
     SmbTarget,
+    is_message,
     mounted_at,
     parse_listing,
     parse_target,
@@ -108,3 +109,28 @@ def test_excludes_follow_rsync_rules_for_names_paths_anchors_and_folders():
     assert not is_excluded("a/cache/z", "z", False, ["/cache/z"])
     assert is_excluded("cache", "cache", True, ["cache/"])
     assert not is_excluded("cache", "cache", False, ["cache/"])
+
+
+def test_files_with_lower_case_attributes_are_listed_and_names_are_not_errors():
+    listing = ("  deduplicated.csv                   Asr       12  Mon Jan  1 00:00:05 2024\n"
+               "  NT_STATUS_ACCESS_DENIED.log         An        3  Mon Jan  1 00:00:05 2024\n"
+               "  offline.bin                         Ao        4  Mon Jan  1 00:00:05 2024\n")
+    files, _ = parse_listing(listing.splitlines(), "")
+    assert sorted(files) == ["NT_STATUS_ACCESS_DENIED.log", "deduplicated.csv", "offline.bin"]
+    assert [line for line in listing.splitlines() if is_message(line)] == []
+    assert not is_message("putting file NT_STATUS_UNSUCCESSFUL.csv as \\lab\\x (1.0 kb/s)")
+    assert is_message("NT_STATUS_ACCESS_DENIED opening remote file \\lab\\x")
+
+
+def test_a_file_whose_commands_would_not_fit_one_smbclient_line_is_refused():
+    from types import SimpleNamespace
+
+    from backup_system.plan import Job, Source
+    from backup_system.transports.smb import SmbJob
+
+    session = SimpleNamespace(target=SmbTarget("h", "s", "lab/" + "f" * 200))
+    job = Job(None, Source("csvs", "/data/csvs", ()), "//h/s/lab", False)
+    deep = "/".join(["d" * 250] * 16) + "/x.csv"  # about 4 KB: the rename line names it twice, past 8 KB
+    local = {"short.csv": LocalFile("short.csv", 1, 0.0), deep: LocalFile(deep, 1, 0.0)}
+    found = SmbJob(job, None, session, None).too_long(local)
+    assert found == [(deep, "its path is too long for smbclient's command line (8000 bytes)")]

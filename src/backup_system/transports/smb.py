@@ -35,7 +35,9 @@ MARKER_LINE = re.compile(r"__backup_system_mark_(\w+?)__")
 START = "start"  # the marker before the first file: greetings such as "Anonymous login successful" come before it
 QUIET_LINES = re.compile(r"^(putting file .* as .*|Try \"help\" .*|\s*)$")
 ABSENT = ("NT_STATUS_OBJECT_NAME_NOT_FOUND", "NT_STATUS_NO_SUCH_FILE", "NT_STATUS_OBJECT_PATH_NOT_FOUND")
-LISTING_LINE = re.compile(r"^  (.*?) +([A-Z]+) +(\d+)  \w{3} (\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4})$")
+# attributes: Samba prints D A H S R N in upper case and t s r c o n e (sparse, compressed, offline, ...) in lower
+LISTING_LINE = re.compile(r"^  (.*?) +([A-Za-z]+) +(\d+)  \w{3} (\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4})$")
+MAX_COMMAND_BYTES = 8000  # smbclient reads its commands with fgets(8192): a longer line splits in two
 MONTHS = {name: index for index, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 STATUS = re.compile(r"NT_STATUS_[A-Z_]+")
@@ -64,6 +66,16 @@ def parse_target(location):
     if len(parts) < 2:
         raise TransportError(f"{location}: an smb location needs a server and a share: smb://host/share/folder")
     return SmbTarget(parts[0], parts[1], "/".join(parts[2:]))
+
+
+def is_message(line):
+    """A line smbclient says about what happened, not a listing entry or a file name it echoes
+    (a file may well be called NT_STATUS_ACCESS_DENIED.log)."""
+    return not (LISTING_LINE.match(line) or QUIET_LINES.match(line) or line.startswith("\\"))
+
+
+def has_control_character(text):
+    return any(ord(char) < 32 or char == "\x7f" for char in text)
 
 
 def refusal(relative):
@@ -205,13 +217,14 @@ class Session:
                            on_line=lines.append, input_bytes=script, merge_stderr=True)
         if outcome.timed_out:
             raise TransportError(f"smbclient stopped after the {self.destination.timeout:g} s timeout")
-        if outcome.returncode != 0 or any(status in line for line in lines for status in UNREACHABLE):
+        messages = [line for line in lines if is_message(line)]
+        if outcome.returncode != 0 or any(status in line for line in messages for status in UNREACHABLE):
             raise TransportError(self.explain(outcome.returncode, lines))
         return lines
 
     def explain(self, returncode, lines):
         where = f"//{self.target.host}/{self.target.share}"
-        statuses = [match.group(0) for line in lines for match in [STATUS.search(line)] if match]
+        statuses = [match.group(0) for line in lines if is_message(line) for match in [STATUS.search(line)] if match]
         status = statuses[0] if statuses else ""
         if status == "NT_STATUS_LOGON_FAILURE":
             return f"authentication failed for {self.user} at {where}"
@@ -234,7 +247,7 @@ class Session:
         """
         pattern = smb_path(self.target.folder, "*")
         lines = self.run(["recurse ON", f"ls {quoted(pattern)}"], in_order=False)
-        for line in lines:
+        for line in filter(is_message, lines):
             status = STATUS.search(line)
             if status and status.group(0) not in ABSENT:
                 raise TransportError(f"cannot list //{self.target.host}/{self.target.share}/{self.target.folder}: "
@@ -264,9 +277,12 @@ class Smb:
         problem = folder_problem(job.source.path)
         if problem:
             raise TransportError(problem)
-        if '"' in job.source.path:
-            raise TransportError(f"smbclient cannot read from a folder whose path holds a double quote: "
-                                 f"{job.source.path}")
+        if '"' in job.source.path or has_control_character(job.source.path):
+            raise TransportError(f"smbclient reads its commands line by line and cannot read from a folder whose "
+                                 f"path holds a double quote or a control character: {job.source.path!r}")
+        problem = target.folder and refusal(target.folder)
+        if problem:
+            raise TransportError(f"{job.target}: {problem}")
         SmbJob(job, result, Session(self.destination, target, self.log), self.log).run()
 
     def mount_point(self, target):
@@ -297,7 +313,7 @@ class SmbJob:
         local, skipped = scan(self.job.source.path, self.job.source.exclude)
         for path, reason in skipped:
             self.fail(path, reason)
-        for path, reason in refusals(local):
+        for path, reason in [*refusals(local), *self.too_long(local)]:
             self.fail(path, reason)
             del local[path]
         remote, remote_folders = self.session.listing()
@@ -319,6 +335,17 @@ class SmbJob:
         self.result.files_unchanged = len(local) - len(to_send)
         if self.session.destination.remove_from_local:
             self.remove_confirmed(local, remote)
+
+    def too_long(self, local):
+        """(path, reason) for each file whose put or rename would not fit on one smbclient command line."""
+        found = []
+        for path in local:
+            put = f"put {quoted(os.path.join(self.job.source.path, path))} {quoted(smb_path(self.folder, temp_name(path)))}"
+            rename = f"rename {quoted(smb_path(self.folder, temp_name(path)))} {quoted(smb_path(self.folder, path))} -f"
+            if max(len(put.encode("utf-8", "surrogateescape")), len(rename.encode("utf-8", "surrogateescape"))) \
+                    > MAX_COMMAND_BYTES:
+                found.append((path, f"its path is too long for smbclient's command line ({MAX_COMMAND_BYTES} bytes)"))
+        return found
 
     def fail(self, path, reason):
         self.result.failures.append((path, reason))
@@ -403,10 +430,20 @@ class SmbJob:
         """Delete local files whose server copy the latest listing shows with the same size and time."""
         removed = 0
         for path, file in local.items():
-            if remote.get(path) == RemoteFile(file.size, int(file.mtime)):
-                os.remove(os.path.join(self.job.source.path, path))
-                self.log.info(f"removed from local: {path}")
-                removed += 1
+            if remote.get(path) != RemoteFile(file.size, int(file.mtime)):
+                continue
+            full = os.path.join(self.job.source.path, path)
+            try:
+                now = os.stat(full)
+                if (now.st_size, now.st_mtime) != (file.size, file.mtime):
+                    self.log.warning(f"kept: {path}: changed here since it was sent")
+                    continue
+                os.remove(full)
+            except OSError as error:
+                self.log.warning(f"kept: {path}: cannot remove it: {error.strerror}")
+                continue
+            self.log.info(f"removed from local: {path}")
+            removed += 1
         self.log.info(f"removed {removed} local files confirmed on the server (remove_from_local)")
         self.result.files_removed = removed
 
