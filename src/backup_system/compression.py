@@ -217,7 +217,12 @@ def write_tested_archive(path, fmt, level, root, files, log):
         remove_leftovers(os.path.dirname(path), log)
         log.debug(f"writing {partial}")
         written, left_out = WRITERS[fmt](partial, root, files, level)
-        check_archive(partial, fmt, {member: info.st_size for member, info in written.items()})
+        changed = changed_since(root, written)
+        for member in changed:
+            log.warning(f"{member} changed while it was archived: the archive holds it as it was read")
+        # a file that changed while it was read may be stored at either size; every other must match
+        check_archive(partial, fmt, {member: None if member in changed else info.st_size
+                                     for member, info in written.items()})
         os.replace(partial, path)
     except CompressionError as error:
         raise CompressionError(f"cannot build {name}: the new archive failed its test: {error}") from None
@@ -226,6 +231,20 @@ def write_tested_archive(path, fmt, level, root, files, log):
     finally:
         remove_quietly(partial)  # gone already after os.replace
     return written, left_out
+
+
+def changed_since(root, written):
+    """The members whose file is no longer the one opened (size or time changed, or gone)."""
+    changed = []
+    for member, info in written.items():
+        try:
+            now = os.stat(os.path.join(root, member), follow_symlinks=False)
+        except OSError:
+            changed.append(member)
+            continue
+        if (now.st_size, now.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
+            changed.append(member)
+    return changed
 
 
 def open_regular(path):
@@ -279,7 +298,7 @@ def write_zip(partial, root, files, level):
 def add_zip_member(archive, name, stream, info, level):
     import zipfile
 
-    head = stream.read(TRIAL_BYTES)
+    head = stream.read(min(TRIAL_BYTES, info.st_size))
     member = zipfile.ZipInfo(name, date_time=dos_date_time(info.st_mtime))
     member.external_attr = (stat.S_IMODE(info.st_mode) | stat.S_IFREG) << 16
     member.extra = extended_timestamp(info.st_mtime)
@@ -287,10 +306,12 @@ def add_zip_member(archive, name, stream, info, level):
     if worth_deflating(name, head):
         member.compress_type = zipfile.ZIP_DEFLATED
         member._compresslevel = level  # no public per-member level before Python 3.13
+    left = info.st_size - len(head)  # the size when opened: a log still being written cannot grow the copy forever
     with archive.open(member, "w") as target:
         target.write(head)
-        while chunk := stream.read(COPY_CHUNK):
+        while left > 0 and (chunk := stream.read(min(COPY_CHUNK, left))):
             target.write(chunk)
+            left -= len(chunk)
 
 
 def worth_deflating(name, head):
@@ -429,7 +450,8 @@ def check_archive(path, fmt, expected=None):
         raise
     except Exception as error:  # a damaged archive can break a reader in any way: say how, as one line
         raise CompressionError(f"cannot be read back: {error}") from None
-    if expected is not None and members != expected:
+    if expected is not None and (members.keys() != expected.keys() or
+                                 any(size is not None and members[name] != size for name, size in expected.items())):
         raise CompressionError(describe_difference(members, expected))
 
 
@@ -441,7 +463,7 @@ def describe_difference(members, expected):
     extra = sorted(set(members) - set(expected))
     if extra:
         return f"{len(extra)} files not in the list (first: {extra[0]})"
-    changed = sorted(name for name in expected if members[name] != expected[name])
+    changed = sorted(name for name in expected if expected[name] is not None and members[name] != expected[name])
     return f"{len(changed)} files of another size than listed (first: {changed[0]})"
 
 

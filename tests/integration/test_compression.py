@@ -325,3 +325,31 @@ def test_unusable_output_folder_is_one_line(source, tmp_path, log):
 def test_missing_source_folder_is_one_line(tmp_path, log):
     with pytest.raises(CompressionError, match=r"^cannot archive csvs: source folder .*/nowhere does not exist$"):
         build(Source("csvs", str(tmp_path / "nowhere"), ()), tmp_path / "out", log)
+
+
+@pytest.mark.parametrize("fmt", ["zip", "7z"])
+def test_a_log_still_being_written_is_archived_as_it_was_read_and_the_rest_is_whole(fmt, lab, tmp_path, log):
+    import threading
+
+    lab.write("data/logs/big.csv", numeric_csv(200_000), mtime=ODD_SECOND)  # deflating it takes a while
+    lab.write("data/logs/aa-growing.log", "start\n", mtime=ODD_SECOND)
+    stop = threading.Event()
+
+    def keep_writing():
+        with open(lab.path("data/logs/aa-growing.log"), "a") as stream:
+            while not stop.is_set():
+                stream.write("another line of the pipeline's log\n" * 100)
+                stream.flush()
+                time.sleep(0.001)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        result = build(Source("logs", str(lab.path("data/logs")), ()), tmp_path / "out", log, fmt)
+    finally:
+        stop.set()
+        writer.join()
+    extract(result.path, tmp_path / "unpacked", fmt)
+    assert (tmp_path / "unpacked" / "big.csv").read_bytes() == lab.path("data/logs/big.csv").read_bytes()
+    assert (tmp_path / "unpacked" / "aa-growing.log").read_bytes().startswith(b"start\n")
+    assert "aa-growing.log changed while it was archived" in (tmp_path / "logs" / "backup.log").read_text()
