@@ -307,6 +307,21 @@ def test_a_credentials_file_readable_by_others_is_refused(lab, samba):
     assert "is readable by others: run chmod 600" in result.stdout
 
 
+def test_a_credentials_file_as_smbclient_reads_it_with_spaces_and_one_without_a_password(lab, samba):
+    lab.write("data/csvs/a.csv", "1")
+    lab.write("data/results/r.txt", "r")
+    smb_config(lab, samba)
+    credentials = lab.root / "private" / "smbcredentials"
+    credentials.write_text(f"username = {samba.user}\npassword = {samba.password}\n")
+    spaced = lab.run()
+    assert spaced.returncode == 0, spaced.stdout + spaced.stderr
+    assert (on_server(samba, "csvs") / "a.csv").read_text() == "1"
+    credentials.write_text(f"username={samba.user}\n")
+    result = lab.run()
+    assert result.returncode == 1
+    assert f"smb/csvs: FAILED: credentials file {credentials} has no password= line" in result.stdout
+
+
 def test_remote_dir_and_smbclient_options_reach_the_server(lab, samba):
     lab.write("data/csvs/a.csv", "1\n")
     lab.write("data/results/r.txt", "r\n")

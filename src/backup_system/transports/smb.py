@@ -188,8 +188,12 @@ def read_credentials(path):
         raise TransportError(f"credentials file {path}: {error.strerror}") from None
     if info.st_mode & 0o077:
         raise TransportError(f"credentials file {path} is readable by others: run chmod 600 {path}")
-    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-    return values.get("username", "").strip() or "guest"
+    values = {key.strip(): value.strip() for key, value in
+              (line.split("=", 1) for line in text.splitlines() if "=" in line)}  # smbclient allows "key = value"
+    if "password" not in values:
+        # smbclient would then read a password from stdin, which holds our commands
+        raise TransportError(f"credentials file {path} has no password= line (give one, even empty)")
+    return values.get("username") or "guest"
 
 
 class Session:
