@@ -487,7 +487,7 @@ class Validator:
             if not key.startswith("RCLONE_"):
                 raise self.error(at + ("rclone_env", key), "rclone reads only variables named RCLONE_..., "
                                                            "e.g. RCLONE_CONFIG_BOX_TOKEN")
-            if "--" + key[len("RCLONE_"):].lower().replace("_", "-") in RCLONE_LOG_FLAGS:
+            if key in RCLONE_LOG_VARIABLES:
                 raise self.error(at + ("rclone_env", key), f"{key} would change the log backup_system reads to "
                                                            "count files; use -v, -q or --dry-run instead")
 
@@ -526,6 +526,9 @@ FOLDER_PLACEHOLDERS = ("source", "name")
 # rclone flags that would hide or reshape the JSON log the transport reads, or make every run a dry run
 RCLONE_LOG_FLAGS = ("-q", "--quiet", "--log-level", "--log-file", "--log-format", "--use-json-log", "--syslog",
                     "--combined", "-n", "--dry-run", "-i", "--interactive")
+# rclone reads each flag from RCLONE_<FLAG> too: --log-file is RCLONE_LOG_FILE
+RCLONE_LOG_VARIABLES = tuple(f"RCLONE_{flag[2:].upper().replace('-', '_')}" for flag in RCLONE_LOG_FLAGS
+                             if flag.startswith("--"))
 RCLONE_SECRET_WORDS = ("pass", "secret", "token", "credentials", "-key-pem", "customer-key")
 RCLONE_NOT_SECRET_ENDINGS = ("-command", "-file", "ask-password")  # a program or a file that holds the secret
 

@@ -31,6 +31,7 @@ import time
 
 from .. import log as logs
 from .. import proc
+from ..config import RCLONE_LOG_VARIABLES
 from ..errors import TransportError
 from ..localtree import folder_problem
 
@@ -341,7 +342,7 @@ class Rclone:
         self.log = log
         self.secrets = [value for value in destination.rclone_env.values() if value]
         # rclone reads every flag from RCLONE_<FLAG> too: none of the user's may hide the log we count from
-        self.env = {**dict.fromkeys(rclone_log_variables()), **destination.rclone_env}
+        self.env = {**dict.fromkeys(RCLONE_LOG_VARIABLES), **destination.rclone_env}
 
     def send(self, job, result):
         """See transports/__init__.py. With direction pull or bisync, files also come down."""
@@ -377,8 +378,6 @@ class Rclone:
             raise TransportError(problem)  # a pull makes its folder; it cannot make it where a file is
         if destination.rclone_config and not os.path.isfile(destination.rclone_config):
             raise TransportError(f"rclone config file {destination.rclone_config} does not exist")
-        if destination.direction == "bisync" and destination.mode == "mirror":
-            raise TransportError("mode: mirror applies to push and pull; bisync keeps both sides in step itself")
         remote, colon, folder = job.target.partition(":")
         if destination.mode == "mirror" and colon and not folder.strip("/"):
             raise TransportError(f"mode: mirror needs a folder inside {remote}: for its versions folder beside it; "
@@ -488,13 +487,6 @@ class Rclone:
         known = [line.rstrip(":") for line in lines if line.endswith(":") and not line.startswith("{")]
         there = f"remotes there: {', '.join(known)}" if known else "no remotes are configured there (run rclone config)"
         return f"remote '{name}' is not in the rclone configuration {where}; {there}"
-
-
-def rclone_log_variables():
-    """RCLONE_LOG_FILE, RCLONE_QUIET, ...: the environment's names of the flags that reshape rclone's log."""
-    from ..config import RCLONE_LOG_FLAGS
-
-    return [f"RCLONE_{flag[2:].upper().replace('-', '_')}" for flag in RCLONE_LOG_FLAGS if flag.startswith("--")]
 
 
 def go_unquote(text):

@@ -23,7 +23,7 @@ from collections import namedtuple
 from .. import proc
 from ..errors import TransportError
 from ..localtree import folder_problem, scan
-from ..plan import needs_transfer
+from ..plan import is_inside, needs_transfer
 
 SmbTarget = namedtuple("SmbTarget", "host share folder")
 SmbTarget.__doc__ = "//host/share and the folder inside it ('' for the share's top), '/' separated."
@@ -130,7 +130,7 @@ def parse_listing(lines, folder):
         if name in (".", ".."):
             continue
         full = f"{current}/{name}" if current else name
-        if base and not (full + "/").startswith(folder + "/"):
+        if base and not is_inside(full, folder):
             continue
         relative = full[len(folder) + 1:] if folder else full
         if "D" in attributes:
@@ -344,12 +344,18 @@ class SmbJob:
         """(path, reason) for each file whose put or rename would not fit on one smbclient command line."""
         found = []
         for path in local:
-            put = f"put {quoted(os.path.join(self.job.source.path, path))} {quoted(smb_path(self.folder, temp_name(path)))}"
-            rename = f"rename {quoted(smb_path(self.folder, temp_name(path)))} {quoted(smb_path(self.folder, path))} -f"
-            if max(len(put.encode("utf-8", "surrogateescape")), len(rename.encode("utf-8", "surrogateescape"))) \
-                    > MAX_COMMAND_BYTES:
+            lines = (self.put_line(path), self.rename_line(path))
+            if max(len(line.encode("utf-8", "surrogateescape")) for line in lines) > MAX_COMMAND_BYTES:
                 found.append((path, f"its path is too long for smbclient's command line ({MAX_COMMAND_BYTES} bytes)"))
         return found
+
+    def put_line(self, path):
+        """Upload a local file under its temporary name."""
+        return f"put {quoted(os.path.join(self.job.source.path, path))} {quoted(smb_path(self.folder, temp_name(path)))}"
+
+    def rename_line(self, path):
+        """Move a complete upload to its real name."""
+        return f"rename {quoted(smb_path(self.folder, temp_name(path)))} {quoted(smb_path(self.folder, path))} -f"
 
     def fail(self, path, reason):
         self.result.failures.append((path, reason))
@@ -374,8 +380,7 @@ class SmbJob:
         """Put each file under its temporary name, then rename the complete ones; {path: problems}."""
         def put(path):
             temp = quoted(smb_path(self.folder, temp_name(path)))
-            return [f"put {quoted(os.path.join(self.job.source.path, path))} {temp}",
-                    f"utimes {temp} -1 -1 {utimes_stamp(local[path].mtime)} -1"]
+            return [self.put_line(path), f"utimes {temp} -1 -1 {utimes_stamp(local[path].mtime)} -1"]
 
         reasons = self.in_sessions(to_send, put)
         listed, _ = self.session.listing()
@@ -388,7 +393,7 @@ class SmbJob:
             temp = quoted(smb_path(self.folder, temp_name(path)))
             if path in reasons:  # a failed put may leave a truncated temporary file
                 return [f"del {temp}"] if temp_name(path) in listed else []
-            return [f"rename {temp} {quoted(smb_path(self.folder, path))} -f"]
+            return [self.rename_line(path)]
 
         for path, problems in self.in_sessions(to_send, finish).items():
             reasons.setdefault(path, problems)
