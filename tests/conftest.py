@@ -12,6 +12,18 @@ import pytest
 PROJECT = Path(__file__).resolve().parent.parent
 SCRIPT = PROJECT / "scripts" / "backup_system.py"
 
+# Names every destination must carry under their own name; each transport's tests add what it can store besides.
+AWKWARD_NAMES = [
+    "with space.csv",
+    "  leading and  doubled spaces.csv",
+    "single'quote.csv",
+    "semi;colon.csv",
+    "café é.csv",
+    "日本語.csv",
+    "-leading-dash.csv",
+    "nested/deeper/folder with space/x.csv",
+]
+
 
 class Lab:
     """A temporary lab: data folders, a config file, and the backup command run against them."""

@@ -22,20 +22,12 @@ from backup_system.compression import (
 )
 from backup_system.log import Log
 from backup_system.plan import Source
+from tests import conftest
 from tests.conftest import PROJECT, tree
 
 NOW = 1_790_000_000  # names archives without waiting for the clock: NOW + n gives the n-th run its own name
 ODD_SECOND = 1_600_000_001.75  # odd seconds: the zip header's 2-second time alone would lose them
-AWKWARD_NAMES = [
-    "with space.csv",
-    "single'quote.csv",
-    'double"quote.csv',
-    "semi;colon.csv",
-    "café é.csv",
-    "日本語.csv",
-    "-leading-dash.csv",
-    "nested/deeper/folder with space/x.csv",
-]
+AWKWARD_NAMES = [*conftest.AWKWARD_NAMES, 'double"quote.csv']
 
 
 def numeric_csv(rows, seed=0):

@@ -16,6 +16,7 @@ import time
 import pytest
 import yaml
 
+from tests import conftest
 from tests.conftest import SCRIPT, arguments_of, pids_named, tree
 from tests.integration.rclone_servers import (
     RcloneServer,
@@ -31,19 +32,7 @@ FAST_FAILURE = ["--retries", "1", "--low-level-retries", "3"]
 # A stopped server: each low-level try of a refused connection waits out the S3 SDK's back-off.
 NO_RETRIES = ["--retries", "1", "--low-level-retries", "1"]
 PROTOCOLS = ["s3", "webdav", "sftp"]
-AWKWARD_NAMES = [
-    "with space.csv",
-    "  leading and  doubled spaces.csv",
-    "single'quote.csv",
-    'double"quote.csv',
-    "semi;colon.csv",
-    "café é.csv",
-    "日本語.csv",
-    "-leading-dash.csv",
-    "hash#percent%amp&plus+.csv",
-    "question?mark.csv",
-    "nested/deeper/folder with space/x.csv",
-]
+AWKWARD_NAMES = [*conftest.AWKWARD_NAMES, 'double"quote.csv', "hash#percent%amp&plus+.csv", "question?mark.csv"]
 DATED = re.compile(r"^\d{4}-\d\d-\d\d-\d{6}$")
 OLD = time.time() - 1000
 
