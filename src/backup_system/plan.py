@@ -13,13 +13,13 @@ Job = namedtuple("Job", "destination source target dry_run compressed state_dir 
 Job.__doc__ = ("One source to one destination: where it lands (`target`), whether to change anything, whether "
                "it carries the source's archives instead of its tree, and a folder for the transport's state.")
 
-# What a job does, by its direction (rclone's `direction`; every other destination pushes).
+# What a job does, by its direction (rclone's `direction`; the schema gives every other destination "push").
 ACTIONS = {"push": "sending to", "pull": "pulling from", "bisync": "syncing with"}
 
 
 def start_line(job):
     """The line that opens a job in the log: 'sending to X', 'pulling from X', 'dry run, syncing with X'."""
-    action = f"{ACTIONS[job.destination.direction or 'push']} {job.target}"
+    action = f"{ACTIONS[job.destination.direction]} {job.target}"
     return f"dry run, {action}" if job.dry_run else action
 
 
@@ -130,7 +130,7 @@ def needs_transfer(local, remote, precision=1):
 def uses_compression(destination, config, compress=None):
     """--compress/--no-compress, else the destination's use_compression, else compression.enabled.
     Only a push sends archives: a pull or a two-way sync needs the files themselves."""
-    if (destination.direction or "push") != "push":
+    if destination.direction != "push":
         return False
     if compress is not None:
         return compress
