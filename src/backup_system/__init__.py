@@ -12,8 +12,8 @@ __all__ = ["run_backup", "load_config", "BackupReport", "JobResult", "ConfigErro
 _HOMES = {
     "run_backup": "runner",
     "load_config": "config",
-    "BackupReport": "report",
-    "JobResult": "report",
+    "BackupReport": "record",
+    "JobResult": "record",
     "ConfigError": "errors",
     "LockHeld": "errors",
     "BackupError": "errors",

@@ -244,7 +244,7 @@ def archive_command(argv):
         print(f"{args.path}: ok")
         return EXIT_OK
     from .config import load_config
-    from .report import format_bytes, format_table
+    from .record import format_bytes, format_table
 
     archives = list_archives(load_config(args.config).compression.output_dir)
     rows = [(item["source"], os.path.basename(item["path"]), format_bytes(item["size"]), str(item["files"]),

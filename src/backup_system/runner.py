@@ -8,7 +8,7 @@ from .config import load_config
 from .errors import BackupError, LockHeld, TransportError
 from .lock import RunLock
 from .plan import build_jobs, start_line
-from .report import BackupReport, JobResult, plural
+from .record import BackupReport, JobResult, plural
 from .transports import transport_for
 
 

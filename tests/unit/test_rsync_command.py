@@ -3,7 +3,7 @@
 from backup_system.config import Destination
 from backup_system.log import Log
 from backup_system.plan import Job, Source
-from backup_system.report import JobResult
+from backup_system.record import JobResult
 from backup_system.transports.rsync import OutputReader, partial_dir, rsync_argv, unescape
 
 

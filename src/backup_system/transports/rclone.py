@@ -308,7 +308,7 @@ class ProgressLine:
         self.shown = False
 
     def show(self, stats):
-        from ..report import format_bytes
+        from ..record import format_bytes
 
         eta = stats.get("eta")
         left = f"{int(eta) // 60}:{int(eta) % 60:02d}" if isinstance(eta, (int, float)) else "-"
