@@ -38,15 +38,16 @@ sys.path.insert(0, os.path.join(ROOT, "src"))
 from tests.integration.rclone_servers import RcloneServer, write_rclone_conf  # noqa: E402
 
 from backup_system import run_backup  # noqa: E402
-from backup_system.config import FIELD_BY_KEY, load_config  # noqa: E402
+from backup_system.config import load_config  # noqa: E402
 from backup_system.plan import build_jobs  # noqa: E402
-from backup_system.transports.rclone import rclone_argv, rclone_binary  # noqa: E402
+from backup_system.transports import entry  # noqa: E402
+from backup_system.transports.rclone.command import rclone_argv, rclone_binary  # noqa: E402
 
 VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
 PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable
 BACKUP_SCRIPT = os.path.join(ROOT, "scripts", "backup_system.py")
 RATIO_GOAL = 1.05
-SHIPPED = tuple(FIELD_BY_KEY[f"backups.destinations.*.{key}"].default for key in ("transfers", "checkers"))
+SHIPPED = tuple(spec.default for key in ("transfers", "checkers") for spec in entry("rclone").fields if spec.name == key)
 REMOTE = "bench"
 
 CONFIG_YAML = """\
@@ -151,7 +152,7 @@ class Bench:
     def bare(self, config, bucket, tree):
         """The exact command our transport runs for this config, aimed at another bucket."""
         job = build_jobs(load_config(config))[0][0]
-        argv = rclone_argv(job, f"{REMOTE}:{bucket}/{tree}", binary=rclone_binary(job.destination),
+        argv = rclone_argv(job, f"{REMOTE}:{bucket}/{tree}", binary=rclone_binary(job.destination.options),
                            report=os.path.join(self.workdir, "bare-report.txt"))
         return {"argv": argv, "env": dict(os.environ)}
 

@@ -78,7 +78,7 @@ def our_rsync_argv(config_path, target):
     """The argv our rsync transport would run for the config's one job, pointed at `target` instead."""
     from backup_system.config import load_config
     from backup_system.plan import build_jobs
-    from backup_system.transports.rsync import rsync_argv
+    from backup_system.transports.rsync.transport import rsync_argv
 
     jobs, _ = build_jobs(load_config(config_path))
     if len(jobs) != 1:

@@ -7,6 +7,7 @@ levels, a prefix and size-based rotation.
 
 import os
 import sys
+import threading
 import time
 
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
@@ -28,6 +29,11 @@ class Log:
         self.progress = True  # a transport may show a live progress line on a terminal
         self._file = None
         self._size = 0
+        self._lock = threading.RLock()  # smb's upload sessions log from their own threads
+
+    def prefixed(self, prefix):
+        """A scope in which every message starts with `prefix: `; the previous prefix comes back after."""
+        return _Prefixed(self, prefix)
 
     def debug(self, message):
         self.write(DEBUG, message)
@@ -43,13 +49,18 @@ class Log:
 
     def write(self, level, message):
         text = f"{self.prefix}: {message}" if self.prefix else message
-        if level >= self.console_level:
-            label = "" if level < WARNING else f"{LEVEL_NAMES[level].lower()}: "
-            print(label + text, file=self.stream or sys.stderr, flush=True)
-        self.record(text, level)
+        with self._lock:
+            if level >= self.console_level:
+                label = "" if level < WARNING else f"{LEVEL_NAMES[level].lower()}: "
+                print(label + text, file=self.stream or sys.stderr, flush=True)
+            self._record(text, level)
 
     def record(self, text, level=INFO):
         """Into the log file only (also for what the console shows anyway, in the summary)."""
+        with self._lock:
+            self._record(text, level)
+
+    def _record(self, text, level):
         if self.file_path:
             self._append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {LEVEL_NAMES[level]:7} {text}\n")
 
@@ -85,3 +96,17 @@ class Log:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class _Prefixed:
+    def __init__(self, log, prefix):
+        self.log = log
+        self.prefix = prefix
+
+    def __enter__(self):
+        self.previous, self.log.prefix = self.log.prefix, self.prefix
+        return self.log
+
+    def __exit__(self, *exc):
+        self.log.prefix = self.previous
+        return False

@@ -4,6 +4,7 @@ import os
 from collections import namedtuple
 
 from .errors import ConfigError
+from .locations import is_inside, is_remote_location, join_location
 
 Source = namedtuple("Source", "name path exclude")
 Source.__doc__ = "One folder to back up; a `roots` child is named `<spec>/<child>`."
@@ -27,10 +28,10 @@ def select_destinations(config, only=()):
     """The destinations a run covers, and a note for each one left out because it is disabled."""
     for name in only:
         if name not in config.destinations:
-            from .config import _suggestion
+            from .config.validate import suggestion
 
             known = ", ".join(config.destinations) or "none"
-            raise ConfigError(f"{config.path}: --only {name}: no such destination{_suggestion(name, config.destinations)}; "
+            raise ConfigError(f"{config.path}: --only {name}: no such destination{suggestion(name, config.destinations)}; "
                               f"destinations are: {known}")
     chosen = [config.destinations[name] for name in dict.fromkeys(only or config.destinations)]
     enabled = [destination for destination in chosen if destination.enabled]
@@ -64,17 +65,9 @@ def check_distinct(spec, sources):
         seen[source.name] = source.path
 
 
-def is_inside(path, folder):
-    """True when path is folder itself or somewhere under it (both absolute)."""
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
-
-
 def check_not_inside(job, compression_folder):
     """A backup inside its own source would hold itself again every run."""
-    from .config import is_remote_location
-
-    local_target = job.destination.type == "rsync" and not is_remote_location(job.target)
-    if local_target and is_inside(job.target, job.source.path):
+    if not is_remote_location(job.target) and is_inside(job.target, job.source.path):
         raise ConfigError(f"backups.destinations.{job.destination.name}: {job.target} is inside the source "
                           f"{job.source.name} ({job.source.path}): the backup would copy itself every run")
     if job.compressed and is_inside(compression_folder, job.source.path):
@@ -83,33 +76,17 @@ def check_not_inside(job, compression_folder):
 
 
 def target_for(destination, spec_name, source):
-    """Where a source lands: `<spec>_path` (plus the roots child) when given, else base_path/<source name>."""
+    """Where a source lands: `<spec>_path` (plus the roots child) when given, else base_path/<source name>,
+    else where its transport places it (rclone: remote:folder/<source name>)."""
     own = destination.paths.get(spec_name)
     if own is not None:
         child = source.name[len(spec_name) + 1:]
         return join_location(own, child) if child else own
-    if destination.type == "rclone" and destination.base_path is None:
-        return rclone_location(destination, spec_name, source)
+    if destination.base_path is None:
+        from .transports import entry
+
+        return entry(destination.type).locate(destination, spec_name, source)
     return join_location(destination.base_path, source.name)
-
-
-def rclone_location(destination, spec_name, source):
-    """remote:folder/<source name>; a folder holding {source} (and {name}, a roots child) is filled in
-    instead, and whatever of the source's name it does not use is appended: `lab-{source}` sends the
-    roots child scans/run1 to remote:lab-scans/run1."""
-    folder = destination.folder or ""
-    if "{" not in folder:
-        return join_location(f"{destination.remote}:{folder}", source.name)
-    child = source.name[len(spec_name) + 1:]
-    filled = folder.format(source=spec_name, name=child or spec_name)  # placeholders checked when loaded
-    rest = child if child and "{name}" not in folder else ""
-    return join_location(f"{destination.remote}:{filled.rstrip('/')}", rest)
-
-
-def join_location(base, name):
-    if not name:
-        return base
-    return f"{base.rstrip('/')}/{name}" if not base.endswith(":") else f"{base}{name}"
 
 
 def needs_transfer(local, remote, precision=1):

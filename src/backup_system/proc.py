@@ -21,13 +21,15 @@ STDERR_LINES_KEPT = 10000
 
 def redact(argv, secrets=()):
     """The argument list as it may be logged: every secret replaced by ***."""
-    secrets = [secret for secret in secrets if secret]
-    shown = []
-    for argument in argv:
-        for secret in secrets:
-            argument = argument.replace(secret, "***")
-        shown.append(argument)
-    return shown
+    return [mask(argument, secrets) for argument in argv]
+
+
+def mask(text, secrets):
+    """The text as it may be shown: every secret replaced by ***."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def run(argv, *, timeout, log, secrets=(), env=None, cwd=None, on_line=None, input_bytes=None, merge_stderr=False):

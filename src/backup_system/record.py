@@ -1,26 +1,26 @@
-"""What a run did: one JobResult per (destination, source), gathered in a BackupReport.
+"""What a run did, frozen once it is over: a RunRecord of one JobRecord per (destination, source).
 
-The same report renders as the console summary table, as `--json`, and as an HTML table
-in a Jupyter notebook.
+The runner builds it from what each transport returned; nothing fills it in afterwards. The
+same record renders as the console summary table, as `--json`, and as an HTML table in a
+Jupyter notebook, and is what after-run hooks (history, notices) are given.
 """
 
 
-class JobResult:
-    """The outcome of one job: counts, bytes, the files that failed and why, the time taken."""
+from collections import namedtuple
 
-    def __init__(self, destination, source, target, dry_run=False):
-        self.destination = destination
-        self.source = source
-        self.target = target
-        self.dry_run = dry_run
-        self.files_sent = 0
-        self.bytes_sent = 0
-        self.files_unchanged = 0
-        self.files_removed = 0  # deleted at the source after a confirmed copy (smb remove_from_local)
-        self.failures = []  # (relative path, reason)
-        self.error = None  # the whole job failed: why
-        self.seconds = 0.0
-        self.sent = []  # relative paths sent, or in a dry run would be sent
+_JOB_FIELDS = ("destination source target transport dry_run sent bytes_sent files_unchanged failures files_removed "
+               "error error_kind seconds")
+
+
+class JobRecord(namedtuple("JobRecord", _JOB_FIELDS)):
+    """The outcome of one job, frozen: paths sent (or, in a dry run, that would be), bytes, files unchanged,
+    (path, reason) per file not sent, local files removed, why the whole job failed and its kind, seconds."""
+
+    __slots__ = ()
+
+    @property
+    def files_sent(self):
+        return len(self.sent)
 
     @property
     def files_failed(self):
@@ -52,20 +52,18 @@ class JobResult:
             "failures": [{"path": path, "reason": reason} for path, reason in self.failures],
             "error": self.error,
             "seconds": round(self.seconds, 3),
-            ("would_send" if self.dry_run else "sent"): self.sent,
+            ("would_send" if self.dry_run else "sent"): list(self.sent),
         }
 
 
-class BackupReport:
-    """Every job of one run; `ok` is True when every job succeeded."""
+_RUN_FIELDS = "run_id action dry_run config_path started ended jobs archives notes disabled"
 
-    def __init__(self, config_path, dry_run=False, jobs=(), notes=(), disabled=False, archives=()):
-        self.config_path = config_path
-        self.dry_run = dry_run
-        self.jobs = list(jobs)
-        self.notes = list(notes)
-        self.disabled = disabled
-        self.archives = list(archives)  # compression.ArchiveResult, one per source archived this run
+
+class RunRecord(namedtuple("RunRecord", _RUN_FIELDS)):
+    """A finished run, frozen: its id, action, start and end (seconds since the epoch), its JobRecords, the
+    archives built (compression.ArchiveResult), notes on what was left out; `ok` when every job succeeded."""
+
+    __slots__ = ()
 
     @property
     def ok(self):
@@ -82,7 +80,7 @@ class BackupReport:
             "config": self.config_path,
             "dry_run": self.dry_run,
             "disabled": self.disabled,
-            "notes": self.notes,
+            "notes": list(self.notes),
             "archives": [archive_dict(archive, self.dry_run) for archive in self.archives],
             "jobs": [job.to_dict() for job in self.jobs],
         }
@@ -140,7 +138,11 @@ class BackupReport:
                 f"{'<ul>' + problems + '</ul>' if problems else ''}<p>{html.escape(self.verdict())}</p>")
 
     def __repr__(self):
-        return f"<BackupReport ok={self.ok} jobs={len(self.jobs)} dry_run={self.dry_run}>"
+        return f"<RunRecord {self.run_id} ok={self.ok} jobs={len(self.jobs)} dry_run={self.dry_run}>"
+
+
+# The names notebooks have used since the first release.
+BackupReport, JobResult = RunRecord, JobRecord
 
 
 ARCHIVE_HEADINGS = ("archive of", "status", "files in", "bytes in", "bytes out", "ratio", "time")

@@ -1,4 +1,4 @@
-"""One backup run: lock, jobs in turn (each isolated), a report at the end."""
+"""One backup run: lock, the compression stage, jobs in turn (each isolated), a frozen record, after-run hooks."""
 
 import os
 import time
@@ -8,28 +8,34 @@ from .config import load_config
 from .errors import BackupError, LockHeld, TransportError
 from .lock import RunLock
 from .plan import build_jobs, start_line
-from .record import BackupReport, JobResult, plural
-from .transports import transport_for
+from .record import JobRecord, RunRecord, plural
+from .transports import Outcome, transport_for
+
+# Steps that run after every finished run, each given the RunRecord and the Log (history and notices
+# will be two). A step that fails is a warning: it never changes the run's result or exit status.
+AFTER_RUN = []
 
 
 def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_level=logs.WARNING, stream=None,
-               progress=True):
-    """Back up every enabled destination (or those named in `only`) and return a BackupReport.
+               progress=True, after_run=None):
+    """Back up every enabled destination (or those named in `only`) and return the run's RunRecord.
 
     Never exits the interpreter: a config mistake raises ConfigError, a held lock LockHeld,
     both with the message the command line prints. A failing job is recorded in the report
     and the other jobs still run. `compress` (True/False/None) overrides every destination's
     use_compression for this run. `progress`: a live progress line while files move, when the
-    console is a terminal (the command line turns it off for --json).
+    console is a terminal (the command line turns it off for --json). `after_run`: the steps
+    to run on the finished record (default AFTER_RUN).
     """
     config = load_config(config)
     only = (only,) if isinstance(only, str) else tuple(only)
     log = logs.Log(config.log_file, console_level, stream)
     log.progress = progress
+    started, run_id = time.time(), new_run_id()
     try:
         if not config.enabled:
             log.record("backups are disabled (backups.enabled: false): nothing to do")
-            return BackupReport(config.path, dry_run, disabled=True)
+            return RunRecord(run_id, "backup", dry_run, config.path, started, time.time(), (), (), (), True)
         jobs, notes = build_jobs(config, only, dry_run, compress)
         for note in notes:
             log.record(note)
@@ -38,18 +44,35 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
                 log.info(f"{'dry run' if dry_run else 'backup'} started: {plural(len(jobs), 'job')}, "
                          f"config {config.path}")
                 archives, failed_sources = build_archives(config, jobs, dry_run, log)
-                results = [run_job(with_archives(job, config, failed_sources), log) for job in jobs]
+                records = tuple(run_job(with_archives(job, config, failed_sources), log) for job in jobs)
         except LockHeld as error:
             log.record(f"not run: {error}")
             raise
         except KeyboardInterrupt:
             log.error("interrupted: the run stopped before its end (the next run carries on)")
             raise
-        report = BackupReport(config.path, dry_run, results, notes, archives=archives)
-        log.record(report.verdict())
-        return report
+        record = RunRecord(run_id, "backup", dry_run, config.path, started, time.time(), records, tuple(archives),
+                           tuple(notes), False)
+        log.record(record.verdict())
+        run_after(AFTER_RUN if after_run is None else after_run, record, log)
+        return record
     finally:
         log.close()
+
+
+def new_run_id():
+    """Sortable and unique enough for one machine: the start time and 4 random bytes."""
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(4).hex()}"
+
+
+def run_after(steps, record, log):
+    """Each after-run step in turn; one that fails is a warning and the others still run."""
+    for step in steps:
+        try:
+            step(record, log)
+        except Exception as error:  # a notice or history that fails must not cost the backup its result
+            log.warning(f"after the run: {getattr(step, '__name__', step)} failed: {error} "
+                        f"(the backup's result stands)")
 
 
 def build_archives(config, jobs, dry_run, log):
@@ -65,18 +88,16 @@ def build_archives(config, jobs, dry_run, log):
 
     settings, archives, failed = config.compression, [], {}
     for name, source in sources.items():
-        log.prefix = f"archive/{name}"
-        try:
-            archives.append(build_archive(source, settings.output_dir, settings.format, settings.level,
-                                          settings.keep, log, dry_run=dry_run))
-        except BackupError as error:
-            failed[name] = str(error)
-            log.error(f"FAILED: {error}")
-        except Exception as error:  # a bug of ours costs this source's archive, not the run
-            failed[name] = internal_error(error, log)
-            log.error(f"FAILED: {failed[name]}")
-        finally:
-            log.prefix = ""
+        with log.prefixed(f"archive/{name}"):
+            try:
+                archives.append(build_archive(source, settings.output_dir, settings.format, settings.level,
+                                              settings.keep, log, dry_run=dry_run))
+            except BackupError as error:
+                failed[name] = str(error)
+                log.error(f"FAILED: {error}")
+            except Exception as error:  # a bug of ours costs this source's archive, not the run
+                failed[name] = internal_error(error, log)
+                log.error(f"FAILED: {failed[name]}")
     return archives, failed
 
 
@@ -100,28 +121,33 @@ def internal_error(error, log):
 
 
 def run_job(job, log):
-    """Run one job; whatever goes wrong stays in its JobResult."""
-    result = JobResult(job.destination.name, job.source.name, job.target, job.dry_run)
+    """Run one job and return its JobRecord; whatever goes wrong stays in the record."""
     started = time.monotonic()
-    log.prefix = f"{job.destination.name}/{job.source.name}"
-    try:
-        if job.archive_error:
-            raise TransportError(f"not sent: its archive could not be built: {job.archive_error}")
-        if job.compressed and job.dry_run and not os.path.isdir(job.source.path):
-            log.info("would send the archive this run builds (no archive folder yet)")
-            result.files_sent, result.sent = 1, ["(the archive this run would build)"]
-            return result
-        log.info(start_line(job))
-        transport_for(job.destination, log).send(job, result)
-        log.debug(f"{result.files_sent} {'would be sent' if job.dry_run else 'sent'}, "
-                 f"{result.files_unchanged} unchanged, {result.files_failed} failed")
-    except BackupError as error:
-        result.error = str(error)
-        log.error(f"FAILED: {error}")
-    except Exception as error:  # a bug of ours must not cost the other jobs their backup
-        result.error = internal_error(error, log)
-        log.error(f"FAILED: {result.error}")
-    finally:
-        result.seconds = time.monotonic() - started
-        log.prefix = ""
-    return result
+    outcome, error, kind = Outcome(), None, None
+    with log.prefixed(f"{job.destination.name}/{job.source.name}"):
+        try:
+            outcome = send(job, log)
+        except BackupError as failure:
+            outcome, error = getattr(failure, "outcome", None) or Outcome(), str(failure)
+            kind = getattr(failure, "kind", "failed")
+            log.error(f"FAILED: {error}")
+        except Exception as failure:  # a bug of ours must not cost the other jobs their backup
+            error, kind = internal_error(failure, log), "internal"
+            log.error(f"FAILED: {error}")
+    return JobRecord(job.destination.name, job.source.name, job.target, job.destination.type, job.dry_run,
+                     outcome.sent, outcome.bytes_sent, outcome.unchanged, outcome.failures, outcome.removed, error,
+                     kind, time.monotonic() - started)
+
+
+def send(job, log):
+    """The job's Outcome from its transport (or, for an archive a dry run would build, what it would send)."""
+    if job.archive_error:
+        raise TransportError(f"not sent: its archive could not be built: {job.archive_error}")
+    if job.compressed and job.dry_run and not os.path.isdir(job.source.path):
+        log.info("would send the archive this run builds (no archive folder yet)")
+        return Outcome(sent=("(the archive this run would build)",))
+    log.info(start_line(job))
+    outcome = transport_for(job.destination, log).send(job)
+    log.debug(f"{len(outcome.sent)} {'would be sent' if job.dry_run else 'sent'}, "
+              f"{outcome.unchanged} unchanged, {len(outcome.failures)} failed")
+    return outcome

@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from backup_system.transports.smb import temp_name
+from backup_system.transports.smb.names import temp_name
 from tests.conftest import AWKWARD_NAMES, SCRIPT, arguments_of, pids_named, tree
 from tests.integration.smbd import SambaServer
 
@@ -336,7 +336,7 @@ def test_method_mount_without_a_mount_fails_the_job_clearly(smb_lab, samba):
 def test_a_mounted_share_is_written_through_rsync_to_its_mount_point(smb_lab, samba, tmp_path, monkeypatch):
     """cifs cannot be mounted in this sandbox, so a mounts table naming a local folder stands in for one."""
     from backup_system import run_backup
-    from backup_system.transports import smb
+    from backup_system.transports.smb import transport as smb
 
     mount_point = tmp_path / "mnt" / "lab share"
     mount_point.mkdir(parents=True)

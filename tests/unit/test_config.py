@@ -231,7 +231,7 @@ def test_other_top_level_sections_are_ignored(tmp_path):
 def test_an_unchanged_config_skips_the_yaml_parser_and_an_edit_takes_effect_at_once(tmp_path):
     path = write(tmp_path, TEAM_BLOCK)
     probe = ("import sys; from backup_system.config import load_config; "
-             f"config = load_config({path!r}); print(config.destinations['box'].folder, 'yaml' in sys.modules)")
+             f"config = load_config({path!r}); print(config.destinations['box'].options.folder, 'yaml' in sys.modules)")
 
     def folder_and_whether_yaml_was_parsed():
         return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
@@ -243,11 +243,13 @@ def test_an_unchanged_config_skips_the_yaml_parser_and_an_edit_takes_effect_at_o
 
 
 def test_config_show_masks_every_field_the_schema_marks_secret(tmp_path, monkeypatch):
-    from backup_system import config as schema
+    from backup_system import transports
+    from backup_system.config import effective_config
 
-    key = "backups.destinations.*.credentials_file"
-    monkeypatch.setitem(schema.FIELD_BY_KEY, key, schema.FIELD_BY_KEY[key]._replace(secret=True))
-    shown = schema.effective_config(load_config(write(tmp_path, TEAM_BLOCK.replace(
+    smb = transports.entry("smb")
+    marked = tuple(spec._replace(secret=spec.name == "credentials_file") for spec in smb.fields)
+    monkeypatch.setitem(transports._entries, "smb", smb._replace(fields=marked))
+    shown = effective_config(load_config(write(tmp_path, TEAM_BLOCK.replace(
         "      use_compression: false\n    box:", "      credentials_file: /home/ada/.smbcredentials\n    box:"))))
     assert shown["backups"]["destinations"]["smb"]["credentials_file"] == "***"
     assert "/home/ada" not in repr(shown)
@@ -257,7 +259,7 @@ def test_an_smb_share_url_with_remote_dir_is_the_same_as_the_full_url(tmp_path):
     config = load_config(write(tmp_path, "backups:\n  destinations:\n    smb:\n      base_path: //server/share\n"
                                          "      remote_dir: lab/Data\n      port: 4445\n"))
     smb = config.destinations["smb"]
-    assert (smb.type, smb.base_path, smb.port, smb.sessions, smb.method) == (
+    assert (smb.type, smb.base_path, smb.options.port, smb.options.sessions, smb.options.method) == (
         "smb", "//server/share/lab/Data", 4445, 4, "auto")
 
 
@@ -301,7 +303,7 @@ def test_a_remote_named_with_a_dash_first_is_refused_and_a_trailing_colon_is_for
 def test_flags_that_name_a_secrets_file_or_command_are_fine(tmp_path):
     config = load_config(write(tmp_path, rclone_block(
         "flags: ['--sftp-key-file', '/k', '--password-command', 'pass show rclone', '--ask-password=false']")))
-    assert "--password-command" in config.destinations["box"].flags
+    assert "--password-command" in config.destinations["box"].options.flags
 
 
 def test_a_roots_source_can_only_be_pushed(tmp_path):
@@ -332,13 +334,13 @@ def test_rclone_binary_is_a_name_on_path_or_a_path_like_every_other(tmp_path, mo
     binaries = {}
     for given in ("rclone-1.75", "~/bin/rclone", "tools/rclone"):
         config = load_config(write(tmp_path, rclone_block(f"rclone_binary: '{given}'")))
-        binaries[given] = config.destinations["box"].rclone_binary
+        binaries[given] = config.destinations["box"].options.rclone_binary
     assert binaries == {"rclone-1.75": "rclone-1.75", "~/bin/rclone": str(tmp_path / "home/bin/rclone"),
                         "tools/rclone": str(tmp_path / "tools/rclone")}
 
 
 def test_rclone_env_may_hold_secrets_but_not_log_settings(tmp_path):
     config = load_config(write(tmp_path, rclone_block("rclone_env: {RCLONE_CONFIG_CLOUD_TOKEN: abc}")))
-    assert config.destinations["box"].rclone_env == {"RCLONE_CONFIG_CLOUD_TOKEN": "abc"}
+    assert config.destinations["box"].options.rclone_env == {"RCLONE_CONFIG_CLOUD_TOKEN": "abc"}
     message = error_of(tmp_path, rclone_block("rclone_env: {RCLONE_LOG_FILE: /tmp/x.log}"))
     assert "box.rclone_env.RCLONE_LOG_FILE: RCLONE_LOG_FILE would change the log backup_system reads" in message

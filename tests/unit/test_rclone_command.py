@@ -4,26 +4,23 @@ import json
 
 import pytest
 
-from backup_system.config import Destination
 from backup_system.log import Log
 from backup_system.plan import Job, Source, start_line, target_for
-from backup_system.transports.rclone import (
+from backup_system.transports.rclone.command import rclone_argv
+from backup_system.transports.rclone.log_reader import (
     LogReader,
-    Rclone,
     bisync_listing,
     classify,
     go_unquote,
-    rclone_argv,
     unsettled_conflicts,
 )
+from backup_system.transports.rclone.transport import Rclone
+from tests.unit.builders import destination as make_destination
 
 
 def job(direction="push", mode="copy", folder="lab", dry_run=False, source="csvs", **options):
-    values = {field: None for field in Destination._fields}
-    values.update(name="box", paths={}, type="rclone", remote="cloud", folder=folder, direction=direction,
-                  mode=mode, flags=("--bwlimit", "1M"), transfers=4, checkers=8, rclone_env={}, timeout=60)
-    values.update(options)
-    destination = Destination(**values)
+    destination = make_destination("rclone", name="box", remote="cloud", folder=folder, direction=direction,
+                                   mode=mode, flags=("--bwlimit", "1M"), transfers=4, checkers=8, **options)
     spec = source.split("/")[0]
     item = Source(source, f"/data/{source}", ("*.tmp",))
     return Job(destination, item, target_for(destination, spec, item), dry_run)
@@ -68,16 +65,24 @@ def test_folder_templates(folder, source, expected):
     assert job(folder=folder, source=source).target == expected
 
 
+def kind_and_line(error):
+    return type(error).__name__, str(error)
+
+
 def test_failures_are_sorted_into_what_a_user_can_act_on():
-    assert classify("... api error InvalidAccessKeyId: The Access Key Id ...", "s3:b").startswith(
-        "authentication refused by 's3': api error InvalidAccessKeyId")
-    assert classify("Put \"http://x\": dial tcp 1.2.3.4:9: connect: connection refused", "s3:b") == \
-        "cannot reach 's3': dial tcp 1.2.3.4:9: connect: connection refused"
-    assert classify("Failed to copy: storageQuotaExceeded", "drive:x").startswith("'drive' is full")
-    assert classify('Update Close failed: sftp: "write x.partial: no space left on device"', "nas:x").startswith(
-        "'nas' is full (quota or disk): ")
-    assert classify("error reading source root directory: directory not found", "s3:b/c") == \
-        "s3:b/c does not exist (error reading source root directory: directory not found)"
+    kind, line = kind_and_line(classify("... api error InvalidAccessKeyId: The Access Key Id ...", "s3:b"))
+    assert kind == "Refused" and line.startswith("authentication refused by 's3': api error InvalidAccessKeyId")
+    assert kind_and_line(classify("Put \"http://x\": dial tcp 1.2.3.4:9: connect: connection refused", "s3:b")) == \
+        ("Unreachable", "cannot reach 's3': dial tcp 1.2.3.4:9: connect: connection refused")
+    kind, line = kind_and_line(classify("Failed to copy: storageQuotaExceeded", "drive:x"))
+    assert kind == "DestinationFull" and line.startswith("'drive' is full")
+    kind, line = kind_and_line(classify('Update Close failed: sftp: "write x.partial: no space left on device"',
+                                        "nas:x"))
+    assert kind == "DestinationFull" and line.startswith("'nas' is full (quota or disk): ")
+    assert kind_and_line(classify("error reading source root directory: directory not found", "s3:b/c")) == \
+        ("NotFound", "s3:b/c does not exist (error reading source root directory: directory not found)")
+    assert kind_and_line(classify("something else broke", "s3:b")) == \
+        ("TransportError", "rclone failed at 's3': something else broke")
 
 
 @pytest.mark.parametrize("direction, dry_run, line", [
@@ -135,11 +140,11 @@ def test_the_reason_shown_is_rclones_closing_cause_else_the_usage_error_not_the_
     rclone = Rclone(job().destination, Log(None, console_level=50))
     closing = reader_after(tmp_path, entry("Fatal error received - not attempting retries", "error"),
                            entry("Failed to sync: destination and parameter to --backup-dir mustn't overlap", "notice"))
-    assert rclone.explain(closing, 7, "cloud:lab/csvs") == \
+    assert str(rclone.explain(closing, 7, "cloud:lab/csvs")) == \
         "rclone failed at 'cloud': destination and parameter to --backup-dir mustn't overlap"
     usage = reader_after(tmp_path, "Error: unknown flag: --tranfsers", "Usage:",
                          *[f"      --flag-{index} string   help" for index in range(100)])
-    assert rclone.explain(usage, 2, "cloud:lab/csvs") == "rclone: unknown flag: --tranfsers (rclone exit 2)"
+    assert str(rclone.explain(usage, 2, "cloud:lab/csvs")) == "rclone: unknown flag: --tranfsers (rclone exit 2)"
 
 
 def test_bisync_listings_and_conflict_copies_left_from_an_earlier_run(tmp_path):

@@ -1,18 +1,13 @@
 """The rsync command we build and how we read rsync's answers: pure functions, no rsync run."""
 
-from backup_system.config import Destination
 from backup_system.log import Log
 from backup_system.plan import Job, Source
-from backup_system.record import JobResult
-from backup_system.transports.rsync import OutputReader, partial_dir, rsync_argv, unescape
+from backup_system.transports.rsync.transport import OutputReader, partial_dir, rsync_argv, unescape
+from tests.unit.builders import destination as make_destination
 
 
 def destination(**overrides):
-    values = dict.fromkeys(Destination._fields)
-    values.update(name="secured", paths={}, type="rsync", enabled=True, base_path="/backup", timeout=60,
-                  keep_partial=True, rsync_options=())
-    values.update(overrides)
-    return Destination(**values)
+    return make_destination("rsync", name="secured", base_path="/backup", **overrides)
 
 
 def job(target="/backup/csvs", dry_run=False, exclude=("*.tmp", "-odd"), **overrides):
@@ -50,10 +45,9 @@ def test_escaped_names_come_back_byte_for_byte():
     assert unescape("plain name") == "plain name"
 
 
-def test_itemized_output_stats_and_errors_fill_the_job_result():
+def test_itemized_output_stats_and_errors_make_the_outcome():
     current = job()
-    result = JobResult("secured", "csvs", current.target)
-    reader = OutputReader(current, result, Log())
+    reader = OutputReader(current, Log())
     for line in [">f+++++++++|100|100|a b.csv", "cd+++++++++|4096|0|sub/", ">f.st......|7|3|sub/new\\#012line.csv",
                  ".f..t......|5|0|touched.csv", "", "Number of files: 12 (reg: 10, dir: 2)",
                  "Number of regular files transferred: 2"]:
@@ -63,18 +57,17 @@ def test_itemized_output_stats_and_errors_fill_the_job_result():
         'file has vanished: "/lab/data/csvs/gone.csv"',
         "rsync error: some files/attrs were not transferred (see previous errors) (code 23)",
     ])
-    reader.finish()
-    assert (result.files_sent, result.bytes_sent, result.files_unchanged) == (2, 107, 6)
-    assert result.sent == ["a b.csv", "sub/new\nline.csv"]
-    assert result.failures == [("secret.csv", "Permission denied"), ("gone.csv", "vanished during the backup")]
+    outcome = reader.outcome()
+    assert (len(outcome.sent), outcome.bytes_sent, outcome.unchanged) == (2, 107, 6)
+    assert outcome.sent == ("a b.csv", "sub/new\nline.csv")
+    assert outcome.failures == (("secret.csv", "Permission denied"), ("gone.csv", "vanished during the backup"))
     assert reader.other_errors == []
 
 
 def test_a_disk_full_is_a_job_error_not_a_file_failure():
     current = job()
-    result = JobResult("secured", "csvs", current.target)
-    reader = OutputReader(current, result, Log())
+    reader = OutputReader(current, Log())
     reader.take_stderr(['rsync: [receiver] write failed on "/backup/csvs/big.bin": No space left on device (28)'])
-    assert result.failures == []
+    assert reader.outcome().failures == ()
     assert reader.other_errors == [
         'rsync: [receiver] write failed on "/backup/csvs/big.bin": No space left on device (28)']

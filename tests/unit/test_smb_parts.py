@@ -2,19 +2,10 @@
 
 from backup_system.localtree import LocalFile, is_excluded
 from backup_system.plan import needs_transfer
-from backup_system.transports.smb import (
-    TEMP_NAME,
-    RemoteFile,
-    SmbTarget,
-    is_message,
-    mounted_at,
-    parse_listing,
-    parse_target,
-    problems_by_file,
-    refusal,
-    refusals,
-    temp_name,
-)
+from backup_system.transports.smb.listing import RemoteFile, parse_listing
+from backup_system.transports.smb.names import TEMP_NAME, refusal, refusals, temp_name
+from backup_system.transports.smb.session import SmbTarget, is_message, parse_target, problems_by_file
+from backup_system.transports.smb.transport import mounted_at
 
 LISTING = """\
 Try "help" to get a list of possible commands.
@@ -126,11 +117,11 @@ def test_a_file_whose_commands_would_not_fit_one_smbclient_line_is_refused():
     from types import SimpleNamespace
 
     from backup_system.plan import Job, Source
-    from backup_system.transports.smb import SmbJob
+    from backup_system.transports.smb.transport import SmbJob
 
-    session = SimpleNamespace(target=SmbTarget("h", "s", "lab/" + "f" * 200))
+    session = SimpleNamespace(target=SmbTarget("h", "s", "lab/" + "f" * 200), options=None)
     job = Job(None, Source("csvs", "/data/csvs", ()), "//h/s/lab", False)
     deep = "/".join(["d" * 250] * 16) + "/x.csv"  # about 4 KB: the rename line names it twice, past 8 KB
     local = {"short.csv": LocalFile("short.csv", 1, 0.0), deep: LocalFile(deep, 1, 0.0)}
-    found = SmbJob(job, None, session, None).too_long(local)
+    found = SmbJob(job, session, None).too_long(local)
     assert found == [(deep, "its path is too long for smbclient's command line (8000 bytes)")]

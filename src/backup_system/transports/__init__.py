@@ -1,31 +1,96 @@
-"""One module per transport, one interface, so the runner never asks which kind it holds.
+"""One package per transport behind one contract, so the runner never asks which kind it holds.
 
-A transport is made from its Destination and the run's Log and answers one verb:
-
-    send(job, result) -> None
-        Bring job.source to job.target: only new or changed files move, nothing at the
-        destination is deleted, and a file newer at the destination is never overwritten.
-        (rclone's mode: mirror deletes and overwrites, keeping what it replaces in a dated
-        versions folder; its pull and bisync directions also bring files down.)
-        With job.dry_run nothing changes anywhere; result.sent lists what would be sent.
-        Fills result (files sent, bytes, unchanged, per-file failures). Raises
-        TransportError when the whole job fails (unreachable, refused, timed out).
-
-Modules are imported when a destination of their type runs, not before.
+A transport package holds `options.py` (its configuration keys and rules, read when a config
+is loaded) and `transport.py` (the class that does the work, imported only when one of its
+destinations runs). Adding a transport is one package, one line in TRANSPORTS and one row in
+tests/integration/test_transport_contract.py.
 """
 
 import importlib
+from collections import namedtuple
 
 from ..errors import TransportError
 
-TRANSPORTS = {"rsync": "rsync:Rsync", "smb": "smb:Smb", "rclone": "rclone:Rclone"}
+# name -> the class in transports/<name>/transport.py. A destination without `type:` is given the
+# first transport, in this order, whose options claim it (an smb:// URL before `remote:` before a path).
+TRANSPORTS = {"smb": "Smb", "rclone": "Rclone", "rsync": "Rsync"}
+TRANSPORT_NAMES = tuple(TRANSPORTS)
+
+Outcome = namedtuple("Outcome", "sent bytes_sent unchanged failures removed", defaults=((), 0, 0, (), 0))
+Outcome.__doc__ = ("What one job did: paths sent (in a dry run: would be sent), bytes sent, files unchanged, "
+                   "(path, reason) per file not sent, local files removed after a confirmed copy.")
+
+
+class Transport:
+    """The verbs every transport answers; each returns a value and never fills one it was handed.
+
+    Made from its Destination and the run's Log. The verbs the next features need (list what
+    is there, fetch files, keep a version, verify) join here with a one-line contract each.
+    """
+
+    name = ""
+
+    def __init__(self, destination, log):
+        self.destination = destination
+        self.log = log
+
+    def send(self, job):
+        """Bring job.source to job.target and return an Outcome: only new or changed files move, a file newer
+        at the destination is kept, nothing there is deleted unless the destination's mode says so, and a
+        dry run changes nothing. Raises a TransportError subclass, carrying what was done so far, when
+        the job fails as a whole."""
+        raise NotImplementedError
+
+
+class Tally:
+    """What a transport has done so far in one job; `outcome()` freezes it."""
+
+    def __init__(self):
+        self.sent = {}  # relative path -> bytes
+        self.unchanged = 0
+        self.failures = []  # (relative path, reason)
+        self.removed = 0
+
+    def outcome(self):
+        return Outcome(tuple(self.sent), sum(self.sent.values()), self.unchanged, tuple(self.failures),
+                       self.removed)
+
+
+Entry = namedtuple("Entry", "name fields options claims check locate")
+Entry.__doc__ = ("One registered transport as the config sees it: its keys (Fields), the named tuple of their "
+                 "values, claims(raw, locations) -> bool, check(destination, sources, fail) -> destination, and "
+                 "locate(destination, spec name, source) -> target for a destination without base_path, or None.")
+_entries = {}
+
+
+def entry(name):
+    """The registry entry of one transport, its options module imported on first use."""
+    if name not in _entries:
+        module = importlib.import_module(f"{__name__}.{name}.options")
+        fields = tuple(spec._replace(types=(name,)) for spec in module.FIELDS)
+        _entries[name] = Entry(name, fields, module.Options, module.claims, module.check,
+                              getattr(module, "locate", None))
+    return _entries[name]
+
+
+def registry():
+    """Every transport's entry, in the order they claim destinations."""
+    return tuple(entry(name) for name in TRANSPORTS)
+
+
+def secrets_of(destination):
+    """The values of the destination's keys that the schema marks secret (each value of a mapping), for masking."""
+    secrets = []
+    for spec in entry(destination.type).fields:
+        value = getattr(destination.options, spec.name) if spec.secret else None
+        values = value.values() if isinstance(value, dict) else [value]
+        secrets += [item for item in values if item]
+    return secrets
 
 
 def transport_for(destination, log):
     """The transport object for a destination, by its type."""
-    entry = TRANSPORTS.get(destination.type)
-    if entry is None:
+    if destination.type not in TRANSPORTS:
         raise TransportError(f"{destination.type} destinations are not supported in this version yet")
-    module_name, class_name = entry.split(":")
-    module = importlib.import_module(f"{__name__}.{module_name}")
-    return getattr(module, class_name)(destination, log)
+    module = importlib.import_module(f"{__name__}.{destination.type}.transport")
+    return getattr(module, TRANSPORTS[destination.type])(destination, log)

@@ -1,4 +1,4 @@
-"""rsync destinations: a local folder, a mounted share, or user@host:/path over ssh.
+"""Sending with rsync: a local folder, a mounted share, or user@host:/path over ssh.
 
 `rsync -a --update` does the incremental work; we read its itemized output (one line per
 changed item, in the C locale so odd bytes come back as \\#ooo escapes) and its --stats.
@@ -9,9 +9,11 @@ not when it starts, so a file cut off by a timeout or an interrupt is never coun
 import os
 import re
 
-from .. import proc
-from ..errors import TransportError
-from ..localtree import folder_problem
+from ... import proc
+from ...errors import DestinationFull, NotFound, Refused, TimedOut, TransportError, Unreachable
+from ...localtree import folder_problem
+from ...locations import is_remote_location
+from .. import Tally, Transport
 
 PARTIAL_DIR = ".rsync-partial"
 ITEM = re.compile(r"^([<>ch.*][fdLDS][^|]{9})\|(\d+)\|\d+\|(.*)$")
@@ -32,18 +34,18 @@ EXIT_MEANINGS = {
 
 def rsync_argv(job):
     """The rsync command for one job; a pure function of the job, tested without running it."""
-    destination = job.destination
+    options = job.destination.options
     argv = ["rsync", "-a", "--update", "--mkpath", "--out-format=%i|%l|%b|%n", "--stats", "--no-h"]
     if job.dry_run:
         argv.append("--dry-run")
-    if destination.keep_partial:
+    if options.keep_partial:
         argv.append(f"--partial-dir={partial_dir(job.target)}")
-    if destination.ssh_command:
+    if options.ssh_command:
         import shlex
 
-        argv.append("--rsh=" + shlex.join(destination.ssh_command))
+        argv.append("--rsh=" + shlex.join(options.ssh_command))
     argv.extend(f"--exclude={pattern}" for pattern in job.source.exclude)
-    argv.extend(destination.rsync_options)
+    argv.extend(options.rsync_options)
     argv.extend([job.source.path.rstrip("/") + "/", job.target.rstrip("/") + "/"])
     return argv
 
@@ -56,12 +58,7 @@ def partial_dir(target):
     100,000 unchanged files); we remove it again when it is left empty. On a remote target
     rsync's own per-folder .rsync-partial, which rsync cleans up itself.
     """
-    return PARTIAL_DIR if _is_remote(target) else os.path.join(target, PARTIAL_DIR)
-
-
-def _is_remote(target):
-    head = target.split("/", 1)[0]
-    return ":" in head
+    return PARTIAL_DIR if is_remote_location(target) else os.path.join(target, PARTIAL_DIR)
 
 
 def _remove_if_empty(folder):
@@ -80,11 +77,11 @@ def unescape(name):
 
 
 class OutputReader:
-    """Reads rsync's stdout and stderr lines into a JobResult."""
+    """Reads rsync's stdout and stderr lines into a Tally."""
 
-    def __init__(self, job, result, log):
+    def __init__(self, job, log):
         self.job = job
-        self.result = result
+        self.tally = Tally()
         self.log = log
         self.regular_files = None
         self.other_errors = []
@@ -95,9 +92,7 @@ class OutputReader:
             code, size, name = item.groups()
             if code[0] in "<>" and code[1] == "f":
                 name = unescape(name)
-                self.result.files_sent += 1
-                self.result.bytes_sent += int(size)
-                self.result.sent.append(name)
+                self.tally.sent[name] = int(size)
                 self.log.debug(f"{'would send' if self.job.dry_run else 'sent'} {name}")
             return
         count = REGULAR_FILES.match(line)
@@ -122,44 +117,61 @@ class OutputReader:
             if path.startswith(prefix):
                 path = path[len(prefix):]
                 break
-        self.result.failures.append((path, reason))
+        self.tally.failures.append((path, reason))
         self.log.warning(f"not sent: {path}: {reason}")
 
-    def finish(self):
+    def outcome(self):
+        tally = self.tally
         if self.regular_files is not None:
-            self.result.files_unchanged = max(0, self.regular_files - self.result.files_sent
-                                              - self.result.files_failed)
+            tally.unchanged = max(0, self.regular_files - len(tally.sent) - len(tally.failures))
+        return tally.outcome()
 
 
-class Rsync:
+class Rsync(Transport):
     """Sends a source folder with `rsync -a --update`."""
 
     name = "rsync"
 
-    def __init__(self, destination, log):
-        self.destination = destination
-        self.log = log
-
-    def send(self, job, result):
-        """See transports/__init__.py."""
+    def send(self, job):
+        """See Transport.send."""
         problem = folder_problem(job.source.path)
         if problem:
-            raise TransportError(problem)
-        reader = OutputReader(job, result, self.log)
-        outcome = proc.run(rsync_argv(job), timeout=self.destination.timeout, log=self.log,
-                           env={"LC_ALL": "C"}, on_line=reader.take_stdout)
+            raise NotFound(problem)
+        reader = OutputReader(job, self.log)
+        timeout = self.destination.timeout
+        outcome = proc.run(rsync_argv(job), timeout=timeout, log=self.log, env={"LC_ALL": "C"},
+                           on_line=reader.take_stdout)
         reader.take_stderr(outcome.stderr_lines)
-        reader.finish()
+        done = reader.outcome()
         if outcome.timed_out:
-            raise TransportError(f"rsync stopped after the {self.destination.timeout:g} s timeout")
+            raise TimedOut(f"rsync stopped after the {timeout:g} s timeout", done)
         if outcome.returncode not in (0, 23, 24) or (outcome.returncode and reader.other_errors):
-            raise TransportError(self.explain(outcome.returncode, reader.other_errors))
-        if self.destination.keep_partial and not _is_remote(job.target):
+            kind = failure(outcome.returncode, reader.other_errors)
+            raise kind(explain(outcome.returncode, reader.other_errors), done)
+        if job.destination.options.keep_partial and not is_remote_location(job.target):
             _remove_if_empty(partial_dir(job.target))
+        return done
 
-    def explain(self, returncode, errors):
-        """One line saying why rsync failed: its own first complaint, else what its exit code means."""
-        first = next((line for line in errors if not line.startswith("rsync: connection unexpectedly closed")),
-                     errors[0] if errors else None)
-        meaning = "ssh could not connect" if first and first.startswith("ssh:") else EXIT_MEANINGS.get(returncode, "failed")
-        return f"{first} (rsync exit {returncode}: {meaning})" if first else f"rsync exit {returncode}: {meaning}"
+
+def explain(returncode, errors):
+    """One line saying why rsync failed: its own first complaint, else what its exit code means."""
+    first = first_complaint(errors)
+    meaning = "ssh could not connect" if first and first.startswith("ssh:") else EXIT_MEANINGS.get(returncode, "failed")
+    return f"{first} (rsync exit {returncode}: {meaning})" if first else f"rsync exit {returncode}: {meaning}"
+
+
+def first_complaint(errors):
+    return next((line for line in errors if not line.startswith("rsync: connection unexpectedly closed")),
+                errors[0] if errors else None)
+
+
+def failure(returncode, errors):
+    """The kind of a failed run, from rsync's exit code and its first complaint."""
+    first = first_complaint(errors) or ""
+    if returncode == 255 or first.startswith("ssh:"):
+        return Unreachable
+    if "No space left" in first or "Disk quota exceeded" in first:
+        return DestinationFull
+    if "Permission denied" in first:
+        return Refused
+    return TransportError

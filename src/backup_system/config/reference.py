@@ -1,0 +1,79 @@
+"""The schema read back for people: `config show`'s effective config and the generated option reference."""
+
+from .schema import DESTINATION, SOURCE_PATH_SUFFIX, all_fields
+
+REFERENCE_BEGIN = "<!-- generated from the config schema: do not edit -->"
+REFERENCE_END = "<!-- end generated -->"
+
+
+def effective_config(config):
+    """The config with every default filled in, as plain data for `config show`; secrets redacted."""
+    return {
+        "backups": {
+            "enabled": config.enabled,
+            "name": config.name,
+            "log_file": config.log_file,
+            "state_dir": config.state_dir,
+            "sources": {name: plain(source._asdict(), skip="name") for name, source in config.sources.items()},
+            "compression": plain(config.compression._asdict()),
+            "destinations": {name: shown_destination(item) for name, item in config.destinations.items()},
+        },
+        "pipeline": plain(config.pipeline._asdict()),
+    }
+
+
+def shown_destination(destination):
+    """The keys every destination has, its transport's own, then its <source>_path keys; secrets as ***."""
+    secret = {spec.name for spec in all_fields() if spec.key.startswith(DESTINATION) and spec.secret}
+    values = destination._asdict()
+    for key in ("name", "paths", "options"):
+        values.pop(key)
+    values.update(destination.options._asdict())
+    values.update({f"{source}{SOURCE_PATH_SUFFIX}": path for source, path in destination.paths.items()})
+    return {key: "***" if key in secret and value is not None else plain(value) for key, value in values.items()}
+
+
+def plain(value, skip=None):
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items() if key != skip}
+    if isinstance(value, tuple):
+        return [plain(item) for item in value]
+    return value
+
+
+def reference_markdown():
+    """The option table for docs/CONFIGURATION.md, one row per field."""
+    rows = ["| key | type | default | what it does |", "|---|---|---|---|"]
+    for spec in all_fields():
+        kind = spec.kind + (f" ({' / '.join(spec.choices)})" if spec.choices else "")
+        if spec.types:
+            kind += f"; {'/'.join(spec.types)} only"
+        default = "" if spec.kind == "section" and spec.default == {} else format_default(spec.default)
+        rows.append(f"| `{spec.key}` | {kind} | {default} | {spec.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def format_default(value):
+    if value is None:
+        return "—"
+    if value == "":
+        return '`""`'
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, tuple):
+        return "`[]`"
+    if isinstance(value, dict):
+        return "see text"
+    return f"`{value}`"
+
+
+def rewrite_reference(doc_path):
+    """Replace the generated block of docs/CONFIGURATION.md with the table from the schema."""
+    with open(doc_path, encoding="utf-8") as stream:
+        text = stream.read()
+    head, _, rest = text.partition(REFERENCE_BEGIN)
+    _, _, tail = rest.partition(REFERENCE_END)
+    new = f"{head}{REFERENCE_BEGIN}\n{reference_markdown()}{REFERENCE_END}{tail}"
+    with open(doc_path, "w", encoding="utf-8") as stream:
+        stream.write(new)
+    return new != text

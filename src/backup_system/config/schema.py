@@ -1,0 +1,123 @@
+"""The one configuration schema: every core key, its kind and default; each transport adds its own.
+
+`FIELDS` holds the keys every config has; a transport's keys live beside the transport
+(`transports/<name>/options.py`) and join through the registry (`all_fields()`), so each
+default is written down once. Validation, `config show` and the reference in
+docs/CONFIGURATION.md all read from here. The rest of the code sees frozen named tuples.
+
+Only `collections` is imported: this module is on every run's path.
+"""
+
+from collections import namedtuple
+
+from ..transports import TRANSPORT_NAMES
+
+DEFAULT_CONFIG = "config/config.yaml"
+SOURCE_PATH_SUFFIX = "_path"
+DESTINATION = "backups.destinations.*"
+MAX_SECONDS = 10**8  # about three years; a timer's limit is not much further
+
+
+class Field(namedtuple("Field", "key kind default help choices required secret types")):
+    """One configuration key: dotted name (`*` stands for any name), kind, default, help."""
+
+    __slots__ = ()
+
+    @property
+    def name(self):
+        return self.key.rsplit(".", 1)[-1]
+
+
+def field(key, kind, default=None, help="", choices=(), required=False, secret=False, types=()):
+    return Field(key, kind, default, help, choices, required, secret, types)
+
+
+def option(name, kind, default=None, help="", choices=(), secret=False):
+    """A destination key that belongs to one transport; the registry fills in which."""
+    return field(f"{DESTINATION}.{name}", kind, default, help, choices, secret=secret)
+
+
+def options_tuple(type_name, fields):
+    """The frozen view of one transport's keys: a named tuple with a field per key."""
+    return namedtuple(type_name, [spec.name for spec in fields])
+
+
+def defaults(options_type, fields):
+    """A transport's options with every default, for a destination that borrows another's transport."""
+    return options_type(**{spec.name: spec.default for spec in fields})
+
+
+DEFAULT_SOURCES = {"csvs": {"path": "data/csvs"}, "results": {"path": "data/results"}}
+
+CORE_FIELDS = (
+    field("backups.enabled", "bool", True, "false: every backup command says so and exits 0"),
+    field("backups.name", "str", "backup", "names the lock file (`<state_dir>/<name>.lock`) and messages"),
+    field("backups.log_file", "path", "logs/backup.log", "rotating log file (10 MB x 3)"),
+    field("backups.state_dir", "path", ".backup_state", "folder for the lock and run state"),
+    field("backups.sources", "section", DEFAULT_SOURCES,
+          "name -> folder to back up; absent: `csvs` = data/csvs and `results` = data/results"),
+    field("backups.sources.*.path", "path", None, "the folder to back up"),
+    field("backups.sources.*.roots", "paths", (),
+          "instead of `path`: each direct subfolder of each root is its own source `<name>/<child>`"),
+    field("backups.sources.*.exclude", "strings", (), "glob patterns left out, e.g. `*.tmp` (rsync's pattern rules; rclone reads them as its own filters)"),
+    field("backups.compression", "section", {}, "the archive stage (default off)"),
+    field("backups.compression.enabled", "bool", False,
+          "send zip/7z archives of each source instead of the tree (each destination's use_compression "
+          "overrides it; --compress/--no-compress override both)"),
+    field("backups.compression.format", "choice", "zip", "archive format", choices=("zip", "7z")),
+    field("backups.compression.output_dir", "path", "backups_compressed",
+          "where archives are built: <output_dir>/<source>/<source>-<YYYYmmdd-HHMMSS>.<zip|7z>"),
+    field("backups.compression.level", "int", 6, "compression level: zip 1-9, 7z 1-9"),
+    field("backups.compression.keep", "int", 5, "newest archives kept per source in output_dir (older ones are "
+          "deleted there, never at a destination)"),
+    field("backups.destinations", "section", {}, "name -> where to send the sources"),
+    field(f"{DESTINATION}.type", "choice", None,
+          "inferred when absent, by the first transport that claims the destination: an smb:// URL -> smb, "
+          "`remote` -> rclone, a path or user@host:/path -> rsync",
+          choices=TRANSPORT_NAMES),
+    field(f"{DESTINATION}.enabled", "bool", True, "false: said once, not run"),
+    field(f"{DESTINATION}.base_path", "location", None,
+          "source S lands at base_path/S: a path, user@host:/path, or smb://host/share/dir"),
+    field(f"{DESTINATION}.<source>_path", "location", None,
+          "where one source lands instead of base_path/SOURCE, e.g. `csvs_path` for the source `csvs`"),
+    field(f"{DESTINATION}.sources", "strings", None, "the sources this destination receives (default: all)"),
+    field(f"{DESTINATION}.use_compression", "bool", None,
+          "overrides compression.enabled for this destination"),
+    field(f"{DESTINATION}.timeout", "number", 21600, "seconds one transfer command may run before it is stopped"),
+)
+PIPELINE_FIELDS = (
+    field("pipeline.command", "command", None, "the analysis command `make run` wraps (a string or a list; no shell)"),
+    field("pipeline.workdir", "path", ".", "the folder the pipeline runs in"),
+)
+FIELDS = CORE_FIELDS + PIPELINE_FIELDS
+
+
+def all_fields():
+    """Every key: the core ones, each transport's own, then the pipeline's; the order of the reference."""
+    from ..transports import registry
+
+    return CORE_FIELDS + tuple(spec for entry in registry() for spec in entry.fields) + PIPELINE_FIELDS
+
+
+def leaf_names(section, fields=FIELDS):
+    """The direct keys of one section, e.g. `backups.compression` -> enabled, format, ..."""
+    prefix = section + "."
+    return [spec.key[len(prefix):] for spec in fields
+            if spec.key.startswith(prefix) and "." not in spec.key[len(prefix):] and "<" not in spec.key]
+
+
+class Destination(namedtuple("Destination", ["name", "paths", *leaf_names(DESTINATION), "options"])):
+    """One destination: the keys every destination has, and `options`, its transport's own keys."""
+
+    __slots__ = ()
+
+    @property
+    def direction(self):
+        """push, pull or bisync; only a transport that can bring files down offers anything but push."""
+        return getattr(self.options, "direction", "push")
+
+
+Config = namedtuple("Config", "path enabled name log_file state_dir sources compression destinations pipeline")
+SourceSpec = namedtuple("SourceSpec", ["name", *leaf_names("backups.sources.*")])
+Compression = namedtuple("Compression", leaf_names("backups.compression"))
+Pipeline = namedtuple("Pipeline", leaf_names("pipeline"))

@@ -1,0 +1,281 @@
+"""Checking raw YAML data against the schema and building the frozen Config.
+
+Each value is converted by its field's kind (`kind_<kind>`); a destination's own keys are
+checked against its transport's fields, and then by that transport's rules (`check`).
+"""
+
+import os
+import re
+
+from ..errors import ConfigError
+from ..locations import is_remote_location
+from .load import dotted
+from .schema import (
+    CORE_FIELDS,
+    DESTINATION,
+    FIELDS,
+    MAX_SECONDS,
+    SOURCE_PATH_SUFFIX,
+    Compression,
+    Config,
+    Destination,
+    Pipeline,
+    SourceSpec,
+    leaf_names,
+)
+
+CORE_DESTINATION_KEYS = leaf_names(DESTINATION, CORE_FIELDS)
+FIELD_BY_KEY = {spec.key: spec for spec in FIELDS}
+
+
+class Validator:
+    """Checks raw YAML data against the schema and builds the frozen Config."""
+
+    def __init__(self, path, lines):
+        self.path = path
+        self.lines = lines
+        self.folder = os.path.dirname(os.path.abspath(path))
+
+    def error(self, at, message):
+        """A ConfigError located at the nearest line known for `at`."""
+        for end in range(len(at), 0, -1):
+            if at[:end] in self.lines:
+                return ConfigError(f"{self.path}:{self.lines[at[:end]]}: {dotted(at)}: {message}")
+        return ConfigError(f"{self.path}: {dotted(at) + ': ' if at else ''}{message}")
+
+    def config(self, data):
+        if not isinstance(data, dict) or "backups" not in data:
+            raise self.error((), "no 'backups:' section (see docs/CONFIGURATION.md)")
+        backups = self.mapping(data["backups"], ("backups",))
+        pipeline = self.mapping(data.get("pipeline") or {}, ("pipeline",))
+        top = self.section(backups, "backups", ("backups",))
+        sources = self.sources(top["sources"])
+        compression = self.section(top["compression"], "backups.compression", ("backups", "compression"))
+        if not 1 <= compression["level"] <= 9:
+            raise self.error(("backups", "compression", "level"), f"expected 1 to 9, got {compression['level']}")
+        destinations = {
+            str(name): self.destination(str(name), raw, sources)
+            for name, raw in self.mapping(top["destinations"], ("backups", "destinations")).items()
+        }
+        pipeline = Pipeline(**self.section(pipeline, "pipeline", ("pipeline",)))
+        return Config(self.path, top["enabled"], top["name"], top["log_file"], top["state_dir"], sources,
+                      Compression(**compression), destinations, pipeline)
+
+    def mapping(self, raw, at):
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise self.error(at, f"expected a mapping of keys, got {describe(raw)}")
+        return raw
+
+    def section(self, raw, section, at, fields=FIELDS, extra_keys=()):
+        """Check each key of one mapping against `fields`; fill in defaults; return name -> value."""
+        names = {spec.key[len(section) + 1:]: spec for spec in fields if spec.key.rpartition(".")[0] == section
+                 and spec.name != "*" and "<" not in spec.key}
+        values = {}
+        for key, value in raw.items():
+            key = str(key)
+            if key in names:
+                values[key] = self.value(names[key], value, at + (key,))
+            elif key not in extra_keys:
+                raise self.error(at + (key,), f"unknown key{suggestion(key, [*names, *extra_keys])}")
+        for name, spec in names.items():
+            if name not in values:
+                values[name] = self.default(spec)
+        return values
+
+    def value(self, spec, value, at):
+        """Convert one value to its field's kind, or raise a located ConfigError."""
+        convert = getattr(self, "kind_" + spec.kind)
+        if value is None:
+            return {} if spec.kind == "section" else self.default(spec)
+        return convert(spec, value, at)
+
+    def default(self, spec):
+        """A field's default; a relative default path is relative to the config folder too."""
+        if spec.kind == "path" and spec.default is not None:
+            return self.resolve(spec.default)
+        return {} if spec.kind == "section" and spec.default is None else spec.default
+
+    # --- the kinds of value ------------------------------------------------------------------------
+
+    def kind_section(self, spec, value, at):
+        return self.mapping(value, at)
+
+    def kind_bool(self, spec, value, at):
+        if not isinstance(value, bool):
+            raise self.error(at, f"expected true or false, got {describe(value)}")
+        return value
+
+    def kind_number(self, spec, value, at):
+        # `not value <= MAX_SECONDS` also refuses .nan; beyond it, a timer cannot be set
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or not value <= MAX_SECONDS:
+            raise self.error(at, f"expected a positive number up to {MAX_SECONDS}, got {describe(value)}")
+        return value
+
+    def kind_int(self, spec, value, at):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.error(at, f"expected a positive whole number, got {describe(value)}")
+        return value
+
+    def kind_str(self, spec, value, at):
+        if isinstance(value, (dict, list, bool)):
+            raise self.error(at, f"expected text, got {describe(value)}")
+        text = self.expand(str(value), at)
+        if "\0" in text:
+            raise self.error(at, "holds a NUL character, which no file name or command can")
+        return text
+
+    def kind_choice(self, spec, value, at):
+        if value not in spec.choices:
+            raise self.error(at, f"expected one of {', '.join(spec.choices)}, got {describe(value)}")
+        return value
+
+    def kind_path(self, spec, value, at):
+        return self.resolve(self.kind_str(spec, value, at))
+
+    def kind_program(self, spec, value, at):
+        """A bare name is looked up on PATH when run; anything with a slash or ~ is a path."""
+        text = self.kind_str(spec, value, at)
+        return self.resolve(text) if "/" in text or text.startswith("~") else text
+
+    def kind_location(self, spec, value, at):
+        text = self.kind_str(spec, value, at)
+        if text.startswith("-"):
+            raise self.error(at, f"{text!r} starts with '-', which the transfer program would read as an option")
+        return text if is_remote_location(text) else self.resolve(text)
+
+    def kind_strings(self, spec, value, at):
+        if not isinstance(value, list):
+            raise self.error(at, f"expected a list, got {describe(value)}")
+        return tuple(self.kind_str(spec, item, at + (index,)) for index, item in enumerate(value))
+
+    def kind_mapping(self, spec, value, at):
+        return {str(key): self.kind_str(spec, item, at + (str(key),))
+                for key, item in self.mapping(value, at).items()}
+
+    def kind_paths(self, spec, value, at):
+        return tuple(self.resolve(item) for item in self.kind_strings(spec, value, at))
+
+    def kind_command(self, spec, value, at):
+        if isinstance(value, list):
+            return self.kind_strings(spec, value, at)
+        import shlex
+
+        try:
+            return tuple(shlex.split(self.kind_str(spec, value, at)))
+        except ValueError as error:
+            raise self.error(at, f"cannot split the command: {error}") from None
+
+    def expand(self, text, at):
+        """Expand ${VAR} from the environment, and ${CONFIG_DIR} to the config file's folder when the
+        environment has no such variable; an unset variable is an error, not an empty string."""
+        def lookup(match):
+            name = match.group(1)
+            if name == "CONFIG_DIR" and name not in os.environ:
+                return self.folder
+            if name not in os.environ:
+                raise self.error(at, f"environment variable {name} is not set")
+            return os.environ[name]
+
+        return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lookup, text) if "${" in text else text
+
+    def resolve(self, text):
+        """~ expands; a relative path is relative to the config file's folder."""
+        return os.path.normpath(os.path.join(self.folder, os.path.expanduser(text)))
+
+    # --- sources and destinations ------------------------------------------------------------------
+
+    def sources(self, raw):
+        sources = {}
+        for name, source in raw.items():
+            at = ("backups", "sources", str(name))
+            values = self.section(self.mapping(source, at), "backups.sources.*", at)
+            if (values["path"] is None) == (not values["roots"]):
+                raise self.error(at, "give 'path' (one folder) or 'roots' (a list of folders), exactly one")
+            if str(name) in ("", ".", "..") or "/" in str(name) or "\0" in str(name):
+                raise self.error(at, f"{str(name)!r} cannot name a source: it becomes a folder name at "
+                                     f"each destination")
+            sources[str(name)] = SourceSpec(name=str(name), **values)
+        return sources
+
+    def destination(self, name, raw, sources):
+        """The keys every destination has, then its transport's own, then that transport's rules."""
+        from ..transports import entry, registry
+
+        at = ("backups", "destinations", name)
+        raw = self.mapping(raw, at)
+        path_keys = [str(key) for key in raw if str(key).endswith(SOURCE_PATH_SUFFIX) and str(key) != "base_path"]
+        core_raw = {key: value for key, value in raw.items() if str(key) in CORE_DESTINATION_KEYS}
+        own_raw = {str(key): value for key, value in raw.items() if key not in core_raw and str(key) not in path_keys}
+        self.check_known(own_raw, at, registry())
+        values = self.section(core_raw, DESTINATION, at, CORE_FIELDS)
+        paths = self.source_paths(raw, path_keys, sources, at)
+        for index, source in enumerate(values["sources"] or ()):
+            if source not in sources:
+                raise self.error(at + ("sources", index), f"no source named '{source}'{suggestion(source, sources)}")
+        transport = entry(values["type"]) if values["type"] else self.claimant(raw, values, paths, at)
+        self.check_type_keys(transport, own_raw, at)
+        options = transport.options(**self.section(own_raw, DESTINATION, at, transport.fields))
+        destination = Destination(name=name, paths=paths, **{**values, "type": transport.name}, options=options)
+        return transport.check(destination, sources, lambda keys, message: self.error(at + keys, message))
+
+    def source_paths(self, raw, path_keys, sources, at):
+        """{source: location} from the `<source>_path` keys."""
+        path_field = FIELD_BY_KEY[f"{DESTINATION}.<source>{SOURCE_PATH_SUFFIX}"]
+        paths = {}
+        for key in path_keys:
+            source = key[: -len(SOURCE_PATH_SUFFIX)]
+            if source not in sources:
+                raise self.error(at + (key,), f"names no source '{source}'; sources are: {', '.join(sources)}")
+            paths[source] = self.value(path_field, raw[key], at + (key,))
+        return paths
+
+    def check_known(self, own_raw, at, entries):
+        known = [*CORE_DESTINATION_KEYS, *(spec.name for entry in entries for spec in entry.fields)]
+        for key in own_raw:
+            if key not in known:
+                raise self.error(at + (key,), f"unknown key{suggestion(key, known)}")
+
+    def claimant(self, raw, values, paths, at):
+        """The first transport that claims a destination without `type:`."""
+        from ..transports import registry
+
+        locations = [location for location in (values["base_path"], *paths.values()) if location]
+        for transport in registry():
+            if transport.claims(raw, locations):
+                return transport
+        raise self.error(at, "cannot tell the destination's type: give base_path (a path or smb:// URL), "
+                             "remote (rclone), or type")
+
+    def check_type_keys(self, transport, own_raw, at):
+        from ..transports import registry
+
+        for key in own_raw:
+            if not any(spec.name == key for spec in transport.fields):
+                owners = [other.name for other in registry() if any(spec.name == key for spec in other.fields)]
+                raise self.error(at + (key,), f"'{key}' is for {'/'.join(owners)} destinations, "
+                                              f"this one is {transport.name}")
+
+
+def check_locations(destination, sources, fail):
+    """A destination that sends to paths needs base_path, or a <source>_path for each source it receives."""
+    received = destination.sources or tuple(sources)
+    if not destination.base_path and any(source not in destination.paths for source in received):
+        raise fail((), f"'base_path' is required for an {destination.type} destination "
+                       f"(or a <source>_path for each of its sources)")
+
+
+def describe(value):
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def suggestion(word, candidates):
+    import difflib
+
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,27 @@
+"""Where a destination is: the one place that tells a remote location from a local path."""
+
+
+def is_smb_url(location):
+    """smb://host/share/... or //host/share/..."""
+    return location.startswith(("smb://", "//"))
+
+
+def is_remote_location(location):
+    """True for smb:// URLs, rsync's [user@]host:path and rclone's remote:path; a local path has no colon
+    before its first slash."""
+    if is_smb_url(location):
+        return True
+    head = location.split("/", 1)[0]
+    return ":" in head and not location.startswith(("/", ".", "~"))
+
+
+def is_inside(path, folder):
+    """True when path is folder itself or somewhere under it (both absolute)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def join_location(base, name):
+    """base/name; after a bare `remote:` no slash is added."""
+    if not name:
+        return base
+    return f"{base.rstrip('/')}/{name}" if not base.endswith(":") else f"{base}{name}"

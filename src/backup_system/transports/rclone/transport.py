@@ -1,0 +1,207 @@
+"""Sending to an rclone remote (or pulling from it, or keeping both in step): one rclone command per job.
+
+Secrets stay out of argv: they travel in the destination's `rclone_env` (RCLONE_CONFIG_<REMOTE>_<KEY>)
+or in the rclone config file, and every message we log or report has their values masked.
+"""
+
+import os
+import re
+
+from ... import proc
+from ...errors import NotFound, TimedOut, TransportError
+from ...localtree import folder_problem
+from ...progress import progress_line
+from ...versions import VERSIONS_SUFFIX
+from .. import Tally, Transport, secrets_of
+from .command import (
+    RETRIES,
+    as_folder,
+    bisync_workdir,
+    config_option,
+    rclone_argv,
+    rclone_binary,
+    report_file,
+)
+from .log_reader import (
+    FULL,
+    NOT_FOUND,
+    LogReader,
+    bisync_listing,
+    classify,
+    identical_in,
+    list_folder,
+    says,
+    unsettled_conflicts,
+)
+from .options import LOG_VARIABLES
+
+LISTREMOTES_TIMEOUT = 30
+MISSING_REMOTE = re.compile(r"didn't find section in config file \(\"(.*?)\"\)")
+EXIT_MEANINGS = {
+    1: "syntax or usage error", 2: "error not otherwise categorised", 3: "directory not found",
+    4: "file not found", 5: "temporary error", 6: "less serious errors", 7: "fatal error",
+    8: "--max-transfer limit reached", 9: "no files transferred", 10: "--max-duration limit reached",
+}
+
+
+class Rclone(Transport):
+    """Sends a source folder to an rclone remote (or pulls it, or keeps both in step)."""
+
+    name = "rclone"
+
+    def __init__(self, destination, log):
+        super().__init__(destination, log)
+        self.options = destination.options
+        self.secrets = secrets_of(destination)
+        # rclone reads every flag from RCLONE_<FLAG> too: none of the user's may hide the log we count from
+        self.env = {**dict.fromkeys(LOG_VARIABLES), **self.options.rclone_env}
+
+    def send(self, job):
+        """See Transport.send. With direction pull or bisync, files also come down."""
+        self.check_setup(job)
+        target = job.target
+        workdir, first = self.prepare_bisync(job, target) if self.options.direction == "bisync" else (None, False)
+        report = None if workdir else report_file(job)
+        try:
+            outcome, reader = self.run_rclone(job, target, workdir, first, report)
+            reader.unchanged = identical_in(report) if report else set()
+        finally:
+            if report:
+                _remove(report)
+        if first and job.dry_run and NOT_FOUND in (reader.fatal or ""):
+            # bisync --dry-run needs the remote folder, which only the real first run creates
+            self.log.info(f"{target} does not exist yet: the first bisync will create it and send everything here")
+            push = self.destination._replace(options=self.options._replace(direction="push"))
+            return Rclone(push, self.log).send(job._replace(destination=push))
+        tally = self.tally(reader, workdir)
+        failure = self.job_failure(outcome, reader, job)
+        if failure:
+            if reader.fatal:
+                tally.failures = []  # each file's error only repeats the one the job fails with
+            failure.outcome = tally.outcome()
+            raise failure
+        for path, reason in tally.failures:
+            self.log.warning(f"{'conflict' if path in reader.conflicts else 'not sent'}: {path}: {reason}")
+        return tally.outcome()
+
+    def check_setup(self, job):
+        options = self.options
+        problem = folder_problem(job.source.path)
+        if problem and (options.direction != "pull" or os.path.lexists(job.source.path)):
+            raise NotFound(problem)  # a pull makes its folder; it cannot make it where a file is
+        if options.rclone_config and not os.path.isfile(options.rclone_config):
+            raise NotFound(f"rclone config file {options.rclone_config} does not exist")
+        remote, colon, folder = job.target.partition(":")
+        if options.mode == "mirror" and colon and not folder.strip("/"):
+            raise TransportError(f"mode: mirror needs a folder inside {remote}: for its versions folder beside it; "
+                                 f"{job.target} is the remote's top")
+
+    def run_rclone(self, job, target, workdir, first, report):
+        """Run the job's rclone command, reading its log as it comes; (proc.Result, LogReader)."""
+        progress = progress_line(self.log, f"{job.destination.name}/{job.source.name}")
+        reader = LogReader(self.log, self.secrets, progress, pushing=self.options.direction != "pull")
+        argv = rclone_argv(job, target, binary=rclone_binary(self.options), progress=progress is not None,
+                           workdir=workdir, first_bisync=first, report=report)
+        try:
+            outcome = proc.run(argv, timeout=self.destination.timeout, log=self.log, secrets=self.secrets,
+                               env=self.env, on_line=reader.take, merge_stderr=True)
+        finally:
+            if progress:
+                progress.close()
+        return outcome, reader
+
+    def prepare_bisync(self, job, target):
+        """The pair's state folder; on a first run (or after one that found both sides empty: rclone
+        will not sync from an empty listing), say so and make sure the remote folder exists."""
+        workdir = bisync_workdir(job, target)
+        if any(name.endswith(".lst-err") for name in list_folder(workdir)):
+            raise TransportError(f"the last bisync of {job.source.path} with {target} stopped with a critical error "
+                                 f"and rclone set the pair aside; check both sides, then delete {workdir} to start "
+                                 f"again with a resync")
+        listed = bisync_listing(workdir)
+        first = not listed
+        if first:
+            how = "first bisync" if listed is None else "nothing was on either side last time: new bisync"
+            self.log.info(f"{how} of {job.source.path} with {target}: rclone bisync --resync-mode newer "
+                          f"(each side gets the other's new files, the newer copy wins and the older one is "
+                          f"kept in <folder>{VERSIONS_SUFFIX}/, nothing is deleted)")
+            if not job.dry_run:
+                os.makedirs(workdir, exist_ok=True)
+                self.run_quietly(["mkdir", as_folder(target)], target)
+        return workdir, first
+
+    def run_quietly(self, words, target):
+        """A short rclone command (mkdir, listremotes); its output lines, or a TransportError."""
+        lines = []
+        outcome = proc.run([rclone_binary(self.options), *config_option(self.options), *words, *RETRIES[2:]],
+                           timeout=min(self.destination.timeout, LISTREMOTES_TIMEOUT), log=self.log,
+                           secrets=self.secrets, env=self.env, on_line=lines.append, merge_stderr=True)
+        if outcome.returncode != 0 and words[0] != "listremotes":
+            reader = LogReader(self.log, self.secrets)
+            for line in lines:
+                reader.take(line)
+            raise self.explain(reader, outcome.returncode, target)
+        return lines
+
+    def tally(self, reader, workdir):
+        """Counts and names from what rclone said."""
+        tally = Tally()
+        tally.sent = dict(reader.sent)
+        tally.failures = list(reader.failures.items())
+        tally.failures += [(path, reader.conflict_reason(path)) for path in reader.conflicts]
+        if workdir:
+            listed = bisync_listing(workdir) or []
+            tally.unchanged = max(0, len(listed) - len(reader.sent))
+            tally.failures += unsettled_conflicts(listed, reader.conflicts)
+        else:
+            tally.unchanged = len(reader.unchanged - set(reader.sent) - set(reader.failures))
+        if reader.moved_to_versions:
+            self.log.info(f"{reader.moved_to_versions} files that mirror mode deleted or replaced are kept in the "
+                          f"versions folder")
+        return tally
+
+    def job_failure(self, outcome, reader, job):
+        """Why the whole job failed, as an unraised TransportError, or None; single files fail in the outcome."""
+        if outcome.timed_out:
+            return TimedOut(f"rclone stopped after the {self.destination.timeout:g} s timeout")
+        if outcome.returncode == 0:
+            return None  # whatever an earlier attempt said, rclone's last one succeeded
+        if outcome.returncode < 0:
+            return TransportError(f"rclone ended by signal {-outcome.returncode}")
+        if reader.fatal:
+            return self.explain(reader, outcome.returncode, job.target)
+        full = next((reason for reason in reader.failures.values() if says(reason, FULL)), None)
+        if full:  # the side that was written to is full: the local folder when pulling
+            return classify(full, job.source.path if self.options.direction == "pull" else job.target)
+        if not reader.failures and not reader.conflicts:
+            return self.explain(reader, outcome.returncode, job.target)
+        return None
+
+    def explain(self, reader, returncode, target):
+        """Why rclone failed, as an unraised TransportError: the cause rclone closes with, else its first error."""
+        message = reader.cause or reader.fatal or (reader.errors[0] if reader.errors else None)
+        missing = MISSING_REMOTE.search(message or "")
+        if missing:
+            return NotFound(self.unknown_remote(missing.group(1)))
+        if message:
+            return classify(message, target)
+        usage = next((line for line in reader.plain if line.startswith("Error: ")), None)
+        if usage or reader.plain:
+            return TransportError(f"rclone: {(usage or reader.plain[0]).removeprefix('Error: ')} "
+                                  f"(rclone exit {returncode})")
+        return TransportError(f"rclone exit {returncode}: {EXIT_MEANINGS.get(returncode, 'failed')}")
+
+    def unknown_remote(self, name):
+        """Name the remotes that do exist, so a typo is obvious."""
+        where = self.options.rclone_config or "rclone's default file (see: rclone config file)"
+        lines = self.run_quietly(["listremotes"], f"{name}:")
+        known = [line.rstrip(":") for line in lines if line.endswith(":") and not line.startswith("{")]
+        there = f"remotes there: {', '.join(known)}" if known else "no remotes are configured there (run rclone config)"
+        return f"remote '{name}' is not in the rclone configuration {where}; {there}"
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass

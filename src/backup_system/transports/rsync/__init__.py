@@ -1,0 +1,1 @@
+"""rsync destinations: a local folder, a mounted share, or user@host:/path over ssh."""

@@ -1,0 +1,1 @@
+"""smb destinations: a Windows or Samba share, through smbclient or, when mounted here, rsync."""

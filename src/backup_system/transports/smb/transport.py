@@ -1,0 +1,240 @@
+"""Sending to an SMB share: rsync to the mount point when mounted, else smbclient.
+
+With smbclient a job takes a handful of sessions whatever the size of the tree: one lists
+the remote tree (`recurse ON; ls`); one creates folders and clears leftovers; a few side
+by side upload each file under a temporary name and set its modification time; a listing
+checks the temporary files; a few sessions rename the complete ones into place; a last
+listing confirms. So neither an interrupted run nor a full disk ever leaves a truncated
+file under the real name.
+"""
+
+import os
+import time
+
+from ...errors import NotFound, TransportError
+from ...localtree import folder_problem, scan
+from ...plan import needs_transfer
+from .. import Tally, Transport
+from .listing import RemoteFile
+from .names import TEMP_NAME, has_control_character, refusal, refusals, temp_name
+from .session import MARKER, START, Session, describe, parse_target, problems_by_file, quoted, smb_path
+
+MAX_COMMAND_BYTES = 8000  # smbclient reads its commands with fgets(8192): a longer line splits in two
+MOUNTS = "/proc/mounts"
+
+
+def utimes_stamp(mtime):
+    return time.strftime("%Y:%m:%d-%H:%M:%S", time.gmtime(int(mtime)))
+
+
+def mounted_at(target, mounts_text):
+    """Where //host/share is mounted (cifs) according to /proc/mounts, or None."""
+    wanted = f"//{target.host}/{target.share}".lower()
+    for line in mounts_text.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] in ("cifs", "smb3") and fields[0].lower().rstrip("/") == wanted:
+            return fields[1].replace("\\040", " ")
+    return None
+
+
+class Smb(Transport):
+    """Sends a source folder to an SMB share: rsync to the mount point when mounted, else smbclient."""
+
+    name = "smb"
+
+    def send(self, job):
+        """See Transport.send."""
+        target = parse_target(job.target)
+        mount = self.mount_point(target)
+        if mount is not None:
+            return self.send_to_mount(job, target, mount)
+        problem = folder_problem(job.source.path)
+        if problem:
+            raise NotFound(problem)
+        if '"' in job.source.path or has_control_character(job.source.path):
+            raise TransportError(f"smbclient reads its commands line by line and cannot read from a folder whose "
+                                 f"path holds a double quote or a control character: {job.source.path!r}")
+        problem = target.folder and refusal(target.folder)
+        if problem:
+            raise TransportError(f"{job.target}: {problem}")
+        smb_job = SmbJob(job, Session(self.destination, target, self.log), self.log)
+        try:
+            return smb_job.run()
+        except TransportError as error:
+            error.outcome = error.outcome or smb_job.tally.outcome()
+            raise
+
+    def send_to_mount(self, job, target, mount):
+        """rsync into the mounted share, with rsync's default options."""
+        from ..rsync.options import DEFAULTS
+        from ..rsync.transport import Rsync
+
+        self.log.info(f"//{target.host}/{target.share} is mounted at {mount}: using rsync")
+        through_rsync = self.destination._replace(type="rsync", options=DEFAULTS)
+        return Rsync(through_rsync, self.log).send(job._replace(destination=through_rsync,
+                                                                target=os.path.join(mount, target.folder)))
+
+    def mount_point(self, target):
+        method = self.destination.options.method
+        if method == "smbclient":
+            return None
+        try:
+            with open(MOUNTS, encoding="utf-8", errors="surrogateescape") as stream:
+                mount = mounted_at(target, stream.read())
+        except OSError:
+            mount = None
+        if method == "mount" and mount is None:
+            raise NotFound(f"//{target.host}/{target.share} is not mounted on this machine (method: mount)")
+        return mount
+
+
+class SmbJob:
+    """One job through smbclient: list, compare, upload, confirm."""
+
+    def __init__(self, job, session, log):
+        self.job = job
+        self.tally = Tally()
+        self.session = session
+        self.options = session.options
+        self.log = log
+        self.folder = session.target.folder
+
+    def run(self):
+        local, skipped = scan(self.job.source.path, self.job.source.exclude)
+        for path, reason in skipped:
+            self.fail(path, reason)
+        for path, reason in [*refusals(local), *self.too_long(local)]:
+            self.fail(path, reason)
+            del local[path]
+        remote, remote_folders = self.session.listing()
+        leftovers = [path for path in remote if TEMP_NAME.match(path.rsplit("/", 1)[-1])]
+        to_send = [path for path in local if needs_transfer(local[path], remote.get(path))]
+        if self.job.dry_run:
+            self.tally.sent = {path: local[path].size for path in to_send}
+            self.tally.unchanged = len(local) - len(to_send)
+            if leftovers:
+                self.log.info(f"would remove {len(leftovers)} temporary files left by an interrupted run")
+            return self.tally.outcome()
+        if to_send or leftovers:
+            self.prepare(to_send, remote_folders, leftovers)
+            reasons = self.upload(to_send, local)
+            remote, _ = self.session.listing()
+            self.confirm(to_send, local, remote, reasons)
+        self.tally.unchanged = len(local) - len(to_send)
+        if self.options.remove_from_local:
+            self.remove_confirmed(local, remote)
+        return self.tally.outcome()
+
+    def too_long(self, local):
+        """(path, reason) for each file whose put or rename would not fit on one smbclient command line."""
+        found = []
+        for path in local:
+            lines = (self.put_line(path), self.rename_line(path))
+            if max(len(line.encode("utf-8", "surrogateescape")) for line in lines) > MAX_COMMAND_BYTES:
+                found.append((path, f"its path is too long for smbclient's command line ({MAX_COMMAND_BYTES} bytes)"))
+        return found
+
+    def put_line(self, path):
+        """Upload a local file under its temporary name."""
+        return f"put {quoted(os.path.join(self.job.source.path, path))} {quoted(smb_path(self.folder, temp_name(path)))}"
+
+    def rename_line(self, path):
+        """Move a complete upload to its real name."""
+        return f"rename {quoted(smb_path(self.folder, temp_name(path)))} {quoted(smb_path(self.folder, path))} -f"
+
+    def fail(self, path, reason):
+        self.tally.failures.append((path, reason))
+        self.log.warning(f"not sent: {path}: {reason}")
+
+    def prepare(self, to_send, remote_folders, leftovers):
+        """Create missing folders, parents first, and delete temporary files of an interrupted run."""
+        needed = set()
+        for path in to_send:
+            parts = path.split("/")[:-1]
+            needed.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+        missing = sorted(needed - remote_folders, key=lambda folder: (folder.count("/"), folder))
+        top = self.folder.split("/") if self.folder else []
+        commands = [f"mkdir {quoted(smb_path('/'.join(top[:depth])))}" for depth in range(1, len(top) + 1)]
+        commands += [f"mkdir {quoted(smb_path(self.folder, folder))}" for folder in missing]
+        commands += [f"del {quoted(smb_path(self.folder, path))}" for path in leftovers]
+        if leftovers:
+            self.log.info(f"removing {len(leftovers)} temporary files left by an interrupted run")
+        self.session.run(commands)
+
+    def upload(self, to_send, local):
+        """Put each file under its temporary name, then rename the complete ones; {path: problems}."""
+        def put(path):
+            temp = quoted(smb_path(self.folder, temp_name(path)))
+            return [self.put_line(path), f"utimes {temp} -1 -1 {utimes_stamp(local[path].mtime)} -1"]
+
+        reasons = self.in_sessions(to_send, put)
+        listed, _ = self.session.listing()
+        complete = [path for path in to_send
+                    if listed.get(temp_name(path)) == RemoteFile(local[path].size, int(local[path].mtime))]
+        for path in set(to_send) - set(complete):
+            reasons.setdefault(path, ["the upload did not complete"])
+
+        def finish(path):
+            temp = quoted(smb_path(self.folder, temp_name(path)))
+            if path in reasons:  # a failed put may leave a truncated temporary file
+                return [f"del {temp}"] if temp_name(path) in listed else []
+            return [self.rename_line(path)]
+
+        for path, problems in self.in_sessions(to_send, finish).items():
+            reasons.setdefault(path, problems)
+        return reasons
+
+    def in_sessions(self, paths, commands_for):
+        """Run each path's commands, spread over up to `sessions` smbclient sessions side by side."""
+        count = max(1, min(self.options.sessions, len(paths) // 50))
+        shares = [paths[index::count] for index in range(count)]
+        if count == 1:
+            return self.in_one_session(shares[0], commands_for)
+        from concurrent.futures import ThreadPoolExecutor
+
+        reasons = {}
+        with ThreadPoolExecutor(count) as pool:
+            for found in pool.map(lambda share: self.in_one_session(share, commands_for), shares):
+                reasons.update(found)
+        return reasons
+
+    def in_one_session(self, paths, commands_for):
+        commands = [MARKER.format(START)]
+        for index, path in enumerate(paths):
+            commands += [*commands_for(path), MARKER.format(index)]
+        try:
+            lines = self.session.run(commands)
+        except TransportError as error:  # the session broke: the next listing tells what arrived
+            return {path: [str(error)] for path in paths}
+        return problems_by_file(lines, paths)
+
+    def confirm(self, to_send, local, remote, reasons):
+        """A file counts as sent when a fresh listing shows it with the local size and time."""
+        for path in to_send:
+            arrived = remote.get(path)
+            if arrived is not None and arrived == RemoteFile(local[path].size, int(local[path].mtime)):
+                self.tally.sent[path] = local[path].size
+                self.log.debug(f"sent {path}")
+            else:
+                self.fail(path, describe(reasons.get(path)) or "not on the server after the upload")
+
+    def remove_confirmed(self, local, remote):
+        """Delete local files whose server copy the latest listing shows with the same size and time."""
+        removed = 0
+        for path, file in local.items():
+            if remote.get(path) != RemoteFile(file.size, int(file.mtime)):
+                continue
+            full = os.path.join(self.job.source.path, path)
+            try:
+                now = os.stat(full)
+                if (now.st_size, now.st_mtime) != (file.size, file.mtime):
+                    self.log.warning(f"kept: {path}: changed here since it was sent")
+                    continue
+                os.remove(full)
+            except OSError as error:
+                self.log.warning(f"kept: {path}: cannot remove it: {error.strerror}")
+                continue
+            self.log.info(f"removed from local: {path}")
+            removed += 1
+        self.log.info(f"removed {removed} local files confirmed on the server (remove_from_local)")
+        self.tally.removed = removed
