@@ -38,3 +38,30 @@ def test_an_unwritable_log_file_is_said_once_and_the_run_goes_on(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.count("cannot write the log file") == 1
     assert "first" in err and "second" in err
+
+
+def test_a_prefix_is_a_scope_that_gives_back_the_one_before(tmp_path):
+    path = tmp_path / "backup.log"
+    log = Log(str(path), console_level=100)
+    with log.prefixed("secured/csvs"):
+        log.info("inside")
+        with log.prefixed("archive/csvs"):
+            log.info("nested")
+        log.info("back")
+    log.info("outside")
+    log.close()
+    lines = [line.split(" ", 3)[-1].strip() for line in path.read_text().splitlines()]
+    assert lines == ["secured/csvs: inside", "archive/csvs: nested", "secured/csvs: back", "outside"]
+
+
+def test_lines_written_from_many_threads_arrive_whole(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "backup.log"
+    log = Log(str(path), console_level=100)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda number: log.info(f"upload {number:04d} " + "x" * 50), range(2000)))
+    log.close()
+    lines = path.read_text().splitlines()
+    assert all(line.endswith(" " + "x" * 50) and "INFO    upload " in line for line in lines)
+    assert sorted(int(line.split()[4]) for line in lines) == list(range(2000))
