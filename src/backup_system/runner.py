@@ -39,18 +39,7 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
         jobs, notes = build_jobs(config, only, dry_run, compress)
         for note in notes:
             log.record(note)
-        try:
-            with RunLock(os.path.join(config.state_dir, f"{config.name}.lock"), log):
-                log.info(f"{'dry run' if dry_run else 'backup'} started: {plural(len(jobs), 'job')}, "
-                         f"config {config.path}")
-                archives, failed_sources = build_archives(config, jobs, dry_run, log)
-                records = tuple(run_job(with_archives(job, config, failed_sources), log) for job in jobs)
-        except LockHeld as error:
-            log.record(f"not run: {error}")
-            raise
-        except KeyboardInterrupt:
-            log.error("interrupted: the run stopped before its end (the next run carries on)")
-            raise
+        records, archives = run_locked(config, jobs, dry_run, log)
         record = RunRecord(run_id, "backup", dry_run, config.path, started, time.time(), records, tuple(archives),
                            tuple(notes), False)
         log.record(record.verdict())
@@ -58,6 +47,22 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
         return record
     finally:
         log.close()
+
+
+def run_locked(config, jobs, dry_run, log):
+    """Holding the config's lock: the compression stage, then every job; (JobRecords, ArchiveResults)."""
+    try:
+        with RunLock(os.path.join(config.state_dir, f"{config.name}.lock"), log):
+            log.info(f"{'dry run' if dry_run else 'backup'} started: {plural(len(jobs), 'job')}, "
+                     f"config {config.path}")
+            archives, failed_sources = build_archives(config, jobs, dry_run, log)
+            return tuple(run_job(with_archives(job, config, failed_sources), log) for job in jobs), archives
+    except LockHeld as error:
+        log.record(f"not run: {error}")
+        raise
+    except KeyboardInterrupt:
+        log.error("interrupted: the run stopped before its end (the next run carries on)")
+        raise
 
 
 def new_run_id():
