@@ -14,7 +14,7 @@ Job = namedtuple("Job", "destination source target dry_run compressed state_dir 
 Job.__doc__ = ("One source to one destination: where it lands (`target`), whether to change anything, whether "
                "it carries the source's archives instead of its tree, and a folder for the transport's state.")
 
-# What a job does, by its direction (rclone's `direction`; the schema gives every other destination "push").
+# What a job does, by its destination's direction (an rclone option; every other destination pushes).
 ACTIONS = {"push": "sending to", "pull": "pulling from", "bisync": "syncing with"}
 
 

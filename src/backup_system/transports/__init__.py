@@ -9,8 +9,6 @@ tests/integration/test_transport_contract.py.
 import importlib
 from collections import namedtuple
 
-from ..errors import TransportError
-
 # name -> the class in transports/<name>/transport.py. A destination without `type:` is given the
 # first transport, in this order, whose options claim it (an smb:// URL before `remote:` before a path).
 TRANSPORTS = {"smb": "Smb", "rclone": "Rclone", "rsync": "Rsync"}
@@ -89,8 +87,6 @@ def secrets_of(destination):
 
 
 def transport_for(destination, log):
-    """The transport object for a destination, by its type."""
-    if destination.type not in TRANSPORTS:
-        raise TransportError(f"{destination.type} destinations are not supported in this version yet")
+    """The transport object for a destination, by its type (which the config checked against TRANSPORTS)."""
     module = importlib.import_module(f"{__name__}.{destination.type}.transport")
     return getattr(module, TRANSPORTS[destination.type])(destination, log)

@@ -63,7 +63,7 @@ class Rclone(Transport):
         workdir, first = self.prepare_bisync(job, target) if self.options.direction == "bisync" else (None, False)
         report = None if workdir else report_file(job)
         try:
-            outcome, reader = self.run_rclone(job, target, workdir, first, report)
+            ran, reader = self.run_rclone(job, target, workdir, first, report)
             reader.unchanged = identical_in(report) if report else set()
         finally:
             if report:
@@ -74,7 +74,7 @@ class Rclone(Transport):
             push = self.destination._replace(options=self.options._replace(direction="push"))
             return Rclone(push, self.log).send(job._replace(destination=push))
         tally = self.tally(reader, workdir)
-        failure = self.job_failure(outcome, reader, job)
+        failure = self.job_failure(ran, reader, job)
         if failure:
             if reader.fatal:
                 tally.failures = []  # each file's error only repeats the one the job fails with
@@ -103,12 +103,12 @@ class Rclone(Transport):
         argv = rclone_argv(job, target, binary=rclone_binary(self.options), progress=progress is not None,
                            workdir=workdir, first_bisync=first, report=report)
         try:
-            outcome = proc.run(argv, timeout=self.destination.timeout, log=self.log, secrets=self.secrets,
+            ran = proc.run(argv, timeout=self.destination.timeout, log=self.log, secrets=self.secrets,
                                env=self.env, on_line=reader.take, merge_stderr=True)
         finally:
             if progress:
                 progress.close()
-        return outcome, reader
+        return ran, reader
 
     def prepare_bisync(self, job, target):
         """The pair's state folder; on a first run (or after one that found both sides empty: rclone
@@ -133,14 +133,14 @@ class Rclone(Transport):
     def run_quietly(self, words, target):
         """A short rclone command (mkdir, listremotes); its output lines, or a TransportError."""
         lines = []
-        outcome = proc.run([rclone_binary(self.options), *config_option(self.options), *words, *RETRIES[2:]],
+        ran = proc.run([rclone_binary(self.options), *config_option(self.options), *words, *RETRIES[2:]],
                            timeout=min(self.destination.timeout, LISTREMOTES_TIMEOUT), log=self.log,
                            secrets=self.secrets, env=self.env, on_line=lines.append, merge_stderr=True)
-        if outcome.returncode != 0 and words[0] != "listremotes":
+        if ran.returncode != 0 and words[0] != "listremotes":
             reader = LogReader(self.log, self.secrets)
             for line in lines:
                 reader.take(line)
-            raise self.explain(reader, outcome.returncode, target)
+            raise self.explain(reader, ran.returncode, target)
         return lines
 
     def tally(self, reader, workdir):
@@ -160,21 +160,21 @@ class Rclone(Transport):
                           f"versions folder")
         return tally
 
-    def job_failure(self, outcome, reader, job):
-        """Why the whole job failed, as an unraised TransportError, or None; single files fail in the outcome."""
-        if outcome.timed_out:
+    def job_failure(self, ran, reader, job):
+        """Why the whole job failed, as an unraised TransportError, or None; single files fail in the ran."""
+        if ran.timed_out:
             return TimedOut(f"rclone stopped after the {self.destination.timeout:g} s timeout")
-        if outcome.returncode == 0:
+        if ran.returncode == 0:
             return None  # whatever an earlier attempt said, rclone's last one succeeded
-        if outcome.returncode < 0:
-            return TransportError(f"rclone ended by signal {-outcome.returncode}")
+        if ran.returncode < 0:
+            return TransportError(f"rclone ended by signal {-ran.returncode}")
         if reader.fatal:
-            return self.explain(reader, outcome.returncode, job.target)
+            return self.explain(reader, ran.returncode, job.target)
         full = next((reason for reason in reader.failures.values() if says(reason, FULL)), None)
         if full:  # the side that was written to is full: the local folder when pulling
             return classify(full, job.source.path if self.options.direction == "pull" else job.target)
         if not reader.failures and not reader.conflicts:
-            return self.explain(reader, outcome.returncode, job.target)
+            return self.explain(reader, ran.returncode, job.target)
         return None
 
     def explain(self, reader, returncode, target):

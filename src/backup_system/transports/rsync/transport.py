@@ -139,15 +139,15 @@ class Rsync(Transport):
             raise NotFound(problem)
         reader = OutputReader(job, self.log)
         timeout = self.destination.timeout
-        outcome = proc.run(rsync_argv(job), timeout=timeout, log=self.log, env={"LC_ALL": "C"},
+        ran = proc.run(rsync_argv(job), timeout=timeout, log=self.log, env={"LC_ALL": "C"},
                            on_line=reader.take_stdout)
-        reader.take_stderr(outcome.stderr_lines)
+        reader.take_stderr(ran.stderr_lines)
         done = reader.outcome()
-        if outcome.timed_out:
+        if ran.timed_out:
             raise TimedOut(f"rsync stopped after the {timeout:g} s timeout", done)
-        if outcome.returncode not in (0, 23, 24) or (outcome.returncode and reader.other_errors):
-            kind = failure(outcome.returncode, reader.other_errors)
-            raise kind(explain(outcome.returncode, reader.other_errors), done)
+        if ran.returncode not in (0, 23, 24) or (ran.returncode and reader.other_errors):
+            kind = failure(ran.returncode, reader.other_errors)
+            raise kind(explain(ran.returncode, reader.other_errors), done)
         if job.destination.options.keep_partial and not is_remote_location(job.target):
             _remove_if_empty(partial_dir(job.target))
         return done

@@ -101,13 +101,13 @@ class Session:
         """Run the commands in one session; return its output lines. Connection problems raise TransportError."""
         lines = []
         script = "".join(command + "\n" for command in commands).encode("utf-8", "surrogateescape")
-        outcome = proc.run(self.argv(in_order), timeout=self.timeout, log=self.log, env={"TZ": "UTC"},
+        ran = proc.run(self.argv(in_order), timeout=self.timeout, log=self.log, env={"TZ": "UTC"},
                            on_line=lines.append, input_bytes=script, merge_stderr=True)
-        if outcome.timed_out:
+        if ran.timed_out:
             raise TimedOut(f"smbclient stopped after the {self.timeout:g} s timeout")
         messages = [line for line in lines if is_message(line)]
-        if outcome.returncode != 0 or any(status in line for line in messages for status in UNREACHABLE):
-            raise self.explain(outcome.returncode, lines)
+        if ran.returncode != 0 or any(status in line for line in messages for status in UNREACHABLE):
+            raise self.explain(ran.returncode, lines)
         return lines
 
     def explain(self, returncode, lines):
