@@ -126,12 +126,32 @@ def test_quiet_prints_nothing_when_all_is_well_and_verbose_shows_commands(piped_
     assert shown.count("backup: all 2 jobs ok") == 1, shown  # the summary's, not the log's as well
 
 
-def test_help_lists_every_flag_and_the_subcommands(piped_lab):
+def test_help_says_what_the_tool_does_and_lists_every_flag_every_verb_and_the_exit_statuses(piped_lab):
     result = piped_lab.run("--help")
     assert result.returncode == 0
+    assert result.stdout.startswith("usage: backup_system.py ")
+    assert "Back up the outputs of an analysis" in result.stdout
     for flag in ("--config", "--dry-run", "--only", "--smb-only", "--box-only", "--secured-only", "--compress",
-                 "--no-compress", "--verbose", "--quiet", "--json", "config validate|show", "run [--pipeline CMD]"):
+                 "--no-compress", "--verbose", "--quiet", "--json", "--help"):
         assert flag in result.stdout
+    for verb in ("backup [options]", "run [--pipeline CMD]", "config validate|show", "archive list | test PATH"):
+        assert f"\n  {verb}" in result.stdout
+    for status in ("0", "1", "2", "3", "130"):
+        assert f"\n  {status} " in result.stdout
+
+
+@pytest.mark.parametrize("verb, own_options", [
+    ("backup", ["--config PATH", "--dry-run", "--secured-only", "--json"]),
+    ("run", ["--pipeline CMD", "--secured-only", "--json"]),
+    ("config", ["{validate,show}", "--config PATH"]),
+    ("archive", ["{list,test}", "PATH", "--config PATH"]),
+])
+def test_each_verb_shows_its_own_options_with_help(piped_lab, verb, own_options):
+    result = piped_lab.run(verb, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: backup_system.py {verb} ")
+    assert [option for option in own_options if option not in result.stdout] == []
+    assert "exit status:" not in result.stdout  # the verb's help, not the top-level one
 
 
 def copy_of_the_shim(tmp_path):

@@ -1,0 +1,51 @@
+"""The verbs of the command line: one module per verb group, each owning its options and handler.
+
+Every module named in VERBS offers the same two functions (the contract cli.py relies on):
+
+    parser() -> Parser       the verb's own options; `backup_system.py VERB --help` prints its help
+    main(args) -> int        run the verb on parse_args's result; return the exit status (errors raise)
+
+cli.py imports only the module of the verb the command line names: this table alone is
+enough to list the verbs in --help, so it names each module instead of importing it.
+"""
+
+import argparse
+import os
+import sys
+
+from ..errors import ConfigError
+
+PROG = "backup_system.py"
+
+# verb -> (module in this package, its arguments as --help shows them, what it does in one line)
+VERBS = {
+    "backup": ("backup", "[options]", "back up every enabled destination (the default: no verb needed)"),
+    "run": ("run", "[--pipeline CMD] [options]", "back up, run the analysis pipeline, back up again"),
+    "config": ("config", "validate|show [--config PATH]", "check the config, or print it with every default "
+               "filled in"),
+    "archive": ("archive", "list | test PATH", "list the compression stage's archives per source, or verify one"),
+}
+
+CONFIG_HELP = "config file (default: $BACKUP_SYSTEM_CONFIG, else config/config.yaml)"
+
+# Options of any verb that take a value, so that a value is never mistaken for a verb (`--config run`).
+OPTIONS_WITH_VALUES = ("--config", "--only", "--pipeline")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line and exit status 2 without the usage block."""
+
+    def error(self, message):
+        raise ConfigError(f"{self.prog}: {message} (see --help)")
+
+
+def help_formatter(prog):
+    # With an explicit width argparse skips importing shutil (and bz2, lzma) on every run.
+    columns = os.get_terminal_size().columns if sys.stdout.isatty() else 100
+    return argparse.RawDescriptionHelpFormatter(prog, width=columns - 2)
+
+
+def verb_parser(verb, epilog=None):
+    """An empty Parser for `backup_system.py VERB`, described by its line in VERBS; `epilog` ends its help."""
+    return Parser(prog=f"{PROG} {verb}", description=VERBS[verb][2], epilog=epilog, formatter_class=help_formatter)
+

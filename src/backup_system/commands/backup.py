@@ -1,0 +1,70 @@
+"""backup, the default verb: back up every enabled destination, then print the summary or the JSON report.
+
+Besides parser() and main(args): add_arguments(parser) gives the backup options to another
+parser (the top-level one in cli.py, and run's); run_backup_for, console_level and
+print_json are the pieces run reuses around its pipeline.
+"""
+
+from .. import log as logs
+from ..cli import exit_status
+from . import CONFIG_HELP, verb_parser
+
+SHORTHANDS = (("--smb-only", "smb"), ("--box-only", "box"), ("--secured-only", "secured"))
+
+
+def parser():
+    """`backup_system.py backup`: the backup options."""
+    backup = verb_parser("backup")
+    add_arguments(backup)
+    return backup
+
+
+def add_arguments(parser):
+    """The options of a backup: config, dry run, which destinations, compression, loudness, JSON."""
+    parser.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
+    parser.add_argument("--dry-run", action="store_true", help="change nothing anywhere; list what would be sent")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="back up only this destination (repeatable)")
+    for flag, name in SHORTHANDS:
+        parser.add_argument(flag, dest="only", action="append_const", const=name, help=f"same as --only {name}")
+    compress = parser.add_mutually_exclusive_group()
+    compress.add_argument("--compress", dest="compress", action="store_const", const=True, default=None,
+                          help="send archives (zip/7z) to every destination this run")
+    compress.add_argument("--no-compress", dest="compress", action="store_const", const=False,
+                          help="send plain trees to every destination this run")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true", help="also show each command and file")
+    loudness.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout, nothing else")
+
+
+def main(args):
+    """Run the backup the options describe, print its summary (or the JSON report), return the exit status."""
+    report = run_backup_for(args)
+    if args.json:
+        print_json(report.to_dict())
+    elif not args.quiet or not report.ok:
+        print(report.summary())
+    return exit_status(report=report)
+
+
+def run_backup_for(args, config=None):
+    """The report of one backup as the options describe it; `config`: an already loaded Config to use."""
+    from ..runner import run_backup
+
+    return run_backup(config or args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
+                      console_level=console_level(args), progress=not args.json)
+
+
+def console_level(args):
+    """How much the console shows: -v everything, -q and --json warnings and errors only."""
+    if args.verbose:
+        return logs.DEBUG
+    return logs.WARNING if args.quiet or args.json else logs.INFO
+
+
+def print_json(data):
+    """One JSON document on stdout."""
+    import json
+
+    print(json.dumps(data, indent=2))  # ASCII: a file name that is not UTF-8 stays valid JSON
