@@ -1,5 +1,6 @@
 """Shared fixtures: a lab folder with its own config, and the real command run on it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,10 @@ AWKWARD_NAMES = [
     "-leading-dash.csv",
     "nested/deeper/folder with space/x.csv",
 ]
+
+
+# The lab's two sources as most stories back them up; paths are relative to config/config.yaml.
+SOURCES = {"csvs": {"path": "../data/csvs", "exclude": ["*.tmp"]}, "results": {"path": "../data/results"}}
 
 
 class Lab:
@@ -55,13 +60,30 @@ class Lab:
         self.config.write_text(textwrap.dedent(text))
         return self.config
 
-    def run(self, *args, env=None, timeout=120):
-        """Run scripts/backup_system.py as a user would; returns CompletedProcess with text output."""
+    def write_backups(self, destinations, sources=None, **settings):
+        """Write the config: name lab, log and state beside the config folder, sources (default SOURCES),
+        these destinations, and any other `backups:` settings (enabled=False, ...)."""
+        import yaml
+
+        backups = {"name": "lab", "log_file": "../logs/backup.log", "state_dir": "../state", **settings,
+                   "sources": SOURCES if sources is None else sources, "destinations": destinations}
+        return self.write_config(yaml.safe_dump({"backups": backups}, allow_unicode=True, sort_keys=False))
+
+    def argv(self, *args):
+        """The command line of scripts/backup_system.py with these arguments, on this lab's config."""
         argv = [sys.executable, str(SCRIPT), *args]
         if "--config" not in args and args[:1] != ("config",):
             argv[2:2] = ["--config", str(self.config)]
-        return subprocess.run(argv, capture_output=True, text=True, cwd=self.root, timeout=timeout,
+        return argv
+
+    def run(self, *args, env=None, timeout=120):
+        """Run scripts/backup_system.py as a user would; returns CompletedProcess with text output."""
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, cwd=self.root, timeout=timeout,
                               env={**os.environ, **(env or {})})
+
+    def start(self, *args, env=None, **popen_options):
+        """Start scripts/backup_system.py without waiting (to watch or stop it mid-run); returns the Popen."""
+        return subprocess.Popen(self.argv(*args), cwd=self.root, env={**os.environ, **(env or {})}, **popen_options)
 
     def summary_line(self, output, destination, source):
         """The summary table row of one job."""
@@ -70,6 +92,24 @@ class Lab:
             if cells[:2] == [destination, source]:
                 return line
         raise AssertionError(f"no summary row for {destination}/{source} in:\n{output}")
+
+
+def report_of(result):
+    """The JSON report a `--json` run printed on stdout."""
+    assert result.stdout.lstrip().startswith("{"), result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def job_of(result, destination, source):
+    """One job of a `--json` run's report (result: the finished run, or its report)."""
+    report = result if isinstance(result, dict) else report_of(result)
+    jobs = [job for job in report["jobs"] if (job["destination"], job["source"]) == (destination, source)]
+    assert len(jobs) == 1, f"no single job {destination}/{source} in {report}"
+    return jobs[0]
+
+
+def assert_no_traceback(result):
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
 
 
 def as_nobody_argv(folder):
@@ -103,6 +143,12 @@ def private_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def lab(tmp_path):
     return Lab(tmp_path / "lab")
+
+
+@pytest.fixture(scope="session")
+def rclone_cache(tmp_path_factory):
+    """One cache folder for every `rclone serve`: sftp's host keys are generated once."""
+    return tmp_path_factory.mktemp("rclone-cache")
 
 
 def free_port():
