@@ -47,6 +47,7 @@ class Destination:
     fail_fast = {}         # destination options that make a job give up at once when the server is down
     keeps_partial = False  # an interrupted file waits in partial_path() to be resumed by the next run
     unreachable = ""       # what the FAILED line says when the server is down
+    server = None          # the server behind it (start, stop), if it has one
 
     def __init__(self, folder, cache_dir=None):
         self.folder = Path(folder)
@@ -62,12 +63,18 @@ class Destination:
 
     def start(self):
         """Start the server behind the destination, if it has one."""
+        if self.server:
+            self.server.start()
 
     def close(self):
         """Stop the server behind the destination, if it has one; whatever happened to it."""
+        if self.server:
+            self.server.stop()
 
     def stop(self):
-        raise NotImplementedError(f"{type(self).__name__} has no server to stop")
+        if self.server is None:
+            raise NotImplementedError(f"{type(self).__name__} has no server to stop")
+        self.server.stop()
 
     def settings(self, lab):
         """The destination's entry in the lab's config (what the story's options are added to)."""
@@ -147,15 +154,6 @@ class RsyncOverSsh(LocalRsync):
         super().__init__(folder)
         self.server = SshServer(self.folder / "sshd")
 
-    def start(self):
-        self.server.start()
-
-    def close(self):
-        self.server.stop()
-
-    def stop(self):
-        self.server.stop()
-
     def settings(self, lab):
         return {"base_path": self.base_path, "ssh_command": self.server.ssh_command}
 
@@ -187,15 +185,6 @@ class Samba(Destination):
         self.server = SambaServer(self.folder / "samba")
         self.root = self.server.share_path("backup")
 
-    def start(self):
-        self.server.start()
-
-    def close(self):
-        self.server.stop()
-
-    def stop(self):
-        self.server.stop()
-
     def settings(self, lab):
         credentials = self.server.write_credentials(lab.root / "private" / "smbcredentials")
         return {"base_path": self.server.url("backup", self.where), "port": self.server.port,
@@ -224,14 +213,8 @@ class RcloneServe(Destination):
     def unreachable(self):
         return f"cannot reach 'cloud': dial tcp 127.0.0.1:{self.server.port}: connect: connection refused"
 
-    def start(self):
-        self.server.start()
-
     def close(self):
         self.server.close()
-
-    def stop(self):
-        self.server.stop()
 
     def settings(self, lab):
         write_rclone_conf(lab.path("rclone/rclone.conf"), {"cloud": self.server.section()})
