@@ -48,6 +48,7 @@ class Destination:
     keeps_partial = False  # an interrupted file waits in partial_path() to be resumed by the next run
     unreachable = ""       # what the FAILED line says when the server is down
     server = None          # the server behind it (start, stop), if it has one
+    has_server = True      # False: a local folder, which the server-down story cannot stop
 
     def __init__(self, folder, cache_dir=None):
         self.folder = Path(folder)
@@ -131,6 +132,7 @@ class LocalRsync(Destination):
     extra_names = ('double"quote.csv', "star*.csv", "$(touch pwned).csv", "back\\slash.csv", "new\nline.csv")
     slow = {"rsync_options": ["--bwlimit=4m"]}
     keeps_partial = True
+    has_server = False
 
     def settings(self, lab):
         return {"base_path": os.path.relpath(self.path(), lab.config.parent)}
@@ -146,6 +148,7 @@ class LocalRsync(Destination):
 class RsyncOverSsh(LocalRsync):
     """rsync to user@127.0.0.1:/path through a real sshd."""
 
+    has_server = True
     name = "server"
     where = "lab"
     unreachable = "Connection refused"

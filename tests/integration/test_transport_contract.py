@@ -38,12 +38,13 @@ OLD = time.time() - 1000  # written well before the run
 MTIME = 1700000000
 
 
-def kinds(skip=None, xfail=None):
-    """Every kind for the `destination` fixture; skip: {kind: why the story cannot apply to it},
-    xfail: {kind: the product bug the story finds there} (strict, so the mark must go with the bug)."""
+def kinds(needs_server=False, xfail=None):
+    """Every kind for the `destination` fixture; needs_server: the story stops the server, so a kind without
+    one skips it; xfail: {kind: the product bug the story finds there} (strict, so the mark must go with the bug)."""
     def marks(kind):
-        if kind in (skip or {}):
-            return [pytest.mark.skip(reason=skip[kind])]
+        if needs_server and not KINDS[kind].has_server:
+            return [pytest.mark.skip(reason=f"{kind} has no server to stop (a local destination that fails: "
+                                            f"test_rsync_backup)")]
         if kind in (xfail or {}):
             return [pytest.mark.xfail(strict=True, reason=xfail[kind])]
         return []
@@ -200,7 +201,7 @@ def test_dry_run_writes_nothing_and_lists_what_would_be_sent(lab, destination):
 
 # --- failing --------------------------------------------------------------------------------------
 
-@kinds(skip={"rsync": "a local folder has no server to stop (a local destination that fails: test_rsync_backup)"})
+@kinds(needs_server=True)
 def test_server_down_fails_its_jobs_in_one_clear_line_and_the_other_destination_still_runs(lab, destination):
     lab.write("data/csvs/a.csv", "1,2\n")
     lab.write("data/results/r.txt", "r")
