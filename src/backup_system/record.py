@@ -56,12 +56,14 @@ class JobRecord(namedtuple("JobRecord", _JOB_FIELDS)):
         }
 
 
-_RUN_FIELDS = "run_id action dry_run config_path started ended jobs archives notes disabled"
+_RUN_FIELDS = ("run_id action dry_run trigger config_path config_name started ended jobs archives notes disabled "
+               "pipeline")
 
 
 class RunRecord(namedtuple("RunRecord", _RUN_FIELDS)):
-    """A finished run, frozen: its id, action, start and end (seconds since the epoch), its JobRecords, the
-    archives built (compression.ArchiveResult), notes on what was left out; `ok` when every job succeeded."""
+    """A finished run, frozen: its id, action, who started it (trigger), start and end (seconds since the epoch),
+    its JobRecords, the archives built (compression.ArchiveResult), notes on what was left out, and for the
+    backup after a pipeline (command, exit status); `ok` when every job succeeded."""
 
     __slots__ = ()
 

@@ -1,7 +1,9 @@
 """One backup run: lock, the compression stage, jobs in turn (each isolated), a frozen record, after-run hooks."""
 
+import importlib
 import os
 import time
+from collections import namedtuple
 
 from . import log as logs
 from .config import load_config
@@ -11,21 +13,28 @@ from .plan import build_jobs, start_line
 from .record import JobRecord, RunRecord, plural
 from .transports import Outcome, transport_for
 
-# Steps that run after every finished run, each given the RunRecord and the Log (history and notices
-# will be two). A step that fails is a warning: it never changes the run's result or exit status.
-AFTER_RUN = []
+# Steps around every run, each a "module:function" of this package imported only when it runs (or a
+# callable): before the jobs, step(config, start, log) with the RunStart; after, step(config, record,
+# log) with the finished RunRecord. A step that fails is a warning: it never changes the run's result.
+BEFORE_RUN = ["history:record_start"]
+AFTER_RUN = ["history:record_finish"]
+
+RunStart = namedtuple("RunStart", "run_id action dry_run trigger config_path config_name started jobs")
+RunStart.__doc__ = "A run as it begins, holding the lock: its id, what it does and why, and its (destination, source) pairs."
 
 
 def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_level=logs.WARNING, stream=None,
-               progress=True, after_run=None):
+               progress=True, trigger="notebook", pipeline=None, before_run=None, after_run=None):
     """Back up every enabled destination (or those named in `only`) and return the run's RunRecord.
 
     Never exits the interpreter: a config mistake raises ConfigError, a held lock LockHeld,
     both with the message the command line prints. A failing job is recorded in the report
     and the other jobs still run. `compress` (True/False/None) overrides every destination's
     use_compression for this run. `progress`: a live progress line while files move, when the
-    console is a terminal (the command line turns it off for --json). `after_run`: the steps
-    to run on the finished record (default AFTER_RUN).
+    console is a terminal (the command line turns it off for --json). `trigger`: who started
+    the run (cli, run-before, run-after, notebook, schedule); `pipeline`: (command, exit status)
+    of the pipeline that ran before this backup. `before_run`, `after_run`: the steps around
+    the run (default BEFORE_RUN, AFTER_RUN).
     """
     config = load_config(config)
     only = (only,) if isinstance(only, str) else tuple(only)
@@ -35,26 +44,32 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
     try:
         if not config.enabled:
             log.record("backups are disabled (backups.enabled: false): nothing to do")
-            return RunRecord(run_id, "backup", dry_run, config.path, started, time.time(), (), (), (), True)
+            return RunRecord(run_id, "backup", dry_run, trigger, config.path, config.name, started, time.time(),
+                             (), (), (), True, pipeline)
         jobs, notes = build_jobs(config, only, dry_run, compress)
         for note in notes:
             log.record(note)
-        records, archives = run_locked(config, jobs, dry_run, log)
-        record = RunRecord(run_id, "backup", dry_run, config.path, started, time.time(), records, tuple(archives),
-                           tuple(notes), False)
+        start = RunStart(run_id, "backup", dry_run, trigger, config.path, config.name, started,
+                         tuple((job.destination.name, job.source.name) for job in jobs))
+        steps = BEFORE_RUN if before_run is None else before_run
+        records, archives = run_locked(config, jobs, log, lambda: run_steps(steps, config, start, log))
+        record = RunRecord(run_id, "backup", dry_run, trigger, config.path, config.name, started, time.time(),
+                           records, tuple(archives), tuple(notes), False, pipeline)
         log.record(record.verdict())
-        run_after(AFTER_RUN if after_run is None else after_run, record, log)
+        run_steps(AFTER_RUN if after_run is None else after_run, config, record, log)
         return record
     finally:
         log.close()
 
 
-def run_locked(config, jobs, dry_run, log):
-    """Holding the config's lock: the compression stage, then every job; (JobRecords, ArchiveResults)."""
+def run_locked(config, jobs, log, begin):
+    """Holding the config's lock: `begin()`, the compression stage, then every job; (JobRecords, ArchiveResults)."""
+    dry_run = jobs[0].dry_run if jobs else False
     try:
         with RunLock(os.path.join(config.state_dir, f"{config.name}.lock"), log):
             log.info(f"{'dry run' if dry_run else 'backup'} started: {plural(len(jobs), 'job')}, "
                      f"config {config.path}")
+            begin()
             archives, failed_sources = build_archives(config, jobs, dry_run, log)
             return tuple(run_job(with_archives(job, config, failed_sources), log) for job in jobs), archives
     except LockHeld as error:
@@ -70,14 +85,24 @@ def new_run_id():
     return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(4).hex()}"
 
 
-def run_after(steps, record, log):
-    """Each after-run step in turn; one that fails is a warning and the others still run."""
+def run_steps(steps, config, run, log):
+    """Each step in turn on the run (a RunStart or a RunRecord); one that fails is a warning, the others still run."""
     for step in steps:
         try:
-            step(record, log)
-        except Exception as error:  # a notice or history that fails must not cost the backup its result
-            log.warning(f"after the run: {getattr(step, '__name__', step)} failed: {error} "
-                        f"(the backup's result stands)")
+            resolve(step)(config, run, log)
+        except Exception as error:  # history or a notice that fails must not cost the backup its result
+            log.warning(f"{step_name(step)} failed: {error} (the backup's result stands)")
+
+
+def resolve(step):
+    if callable(step):
+        return step
+    module, _, function = step.partition(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), function)
+
+
+def step_name(step):
+    return step if isinstance(step, str) else getattr(step, "__name__", repr(step))
 
 
 def build_archives(config, jobs, dry_run, log):

@@ -41,16 +41,16 @@ def test_a_finished_run_is_a_frozen_record_of_its_jobs(record_lab):
 def test_each_after_run_step_sees_the_record_and_a_failing_one_is_only_a_warning(record_lab):
     seen = []
 
-    def broken_notice(record, log):
+    def broken_notice(config, record, log):
         raise ConnectionError("mail server said no")
 
-    def history(record, log):
+    def history(config, record, log):
         seen.append((record.run_id, record.jobs[0].files_sent))
 
     stream = io.StringIO()
     record = run_backup(str(record_lab.config), after_run=[broken_notice, history], stream=stream)
     assert record.ok and seen == [(record.run_id, 1)]
-    assert "warning: after the run: broken_notice failed: mail server said no (the backup's result stands)" \
+    assert "warning: broken_notice failed: mail server said no (the backup's result stands)" \
         in stream.getvalue()
     assert "broken_notice failed" in record_lab.path("config/logs/backup.log").read_text()
 

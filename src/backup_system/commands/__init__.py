@@ -24,6 +24,9 @@ VERBS = {
     "config": ("config", "validate|show [--config PATH]", "check the config, or print it with every default "
                "filled in"),
     "archive": ("archive", "list | test PATH", "list the compression stage's archives per source, or verify one"),
+    "history": ("history", "[-n N] [--failed] | show RUN_ID", "the last runs, newest first, or one run whole"),
+    "status": ("status", "[--json]", "are we protected? each destination's last success and a verdict "
+               "(exit 1 when stale)"),
 }
 
 CONFIG_HELP = "config file (default: $BACKUP_SYSTEM_CONFIG, else config/config.yaml)"

@@ -38,6 +38,9 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout, nothing else")
 
 
+TRIGGERS = ("cli", "run-before", "run-after", "notebook", "schedule")
+
+
 def main(args):
     """Run the backup the options describe, print its summary (or the JSON report), return the exit status."""
     report = run_backup_for(args)
@@ -45,15 +48,38 @@ def main(args):
         print_json(report.to_dict())
     elif not args.quiet or not report.ok:
         print(report.summary())
+        print_verdict(report)
     return exit_status(report=report)
 
 
-def run_backup_for(args, config=None):
-    """The report of one backup as the options describe it; `config`: an already loaded Config to use."""
+def run_backup_for(args, config=None, trigger=None, pipeline=None):
+    """The report of one backup as the options describe it; `config`: an already loaded Config to use.
+    `trigger`: who started it (default: cli, or BACKUP_SYSTEM_TRIGGER, which a printed schedule sets)."""
     from ..runner import run_backup
 
     return run_backup(config or args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
-                      console_level=console_level(args), progress=not args.json)
+                      console_level=console_level(args), progress=not args.json,
+                      trigger=trigger or default_trigger(), pipeline=pipeline)
+
+
+def default_trigger():
+    import os
+
+    given = os.environ.get("BACKUP_SYSTEM_TRIGGER", "cli")
+    return given if given in TRIGGERS else "cli"
+
+
+def print_verdict(report):
+    """The staleness verdict line that ends every summary (see `status`)."""
+    if report.disabled:
+        return
+    from ..config import load_config
+    from ..log import WARNING, Log
+    from ..status import verdict_line, verdicts
+    from ..times import now
+
+    moment = now()
+    print(verdict_line(verdicts(load_config(report.config_path), moment, Log(None, WARNING)), moment))
 
 
 def console_level(args):

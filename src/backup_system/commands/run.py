@@ -30,14 +30,14 @@ def main(args):
 
     config = load_config(args.config)
     command = pipeline_command(args.pipeline, config)
-    before = backup_around_pipeline(args, config)
+    before = backup_around_pipeline(args, config, "run-before")
     log = Log(config.log_file, backup.console_level(args))
     log.info(f"running the pipeline in {config.pipeline.workdir}: {shlex.join(command)}")
     log.debug(f"run {command}")
     pipeline = run_attached(command, cwd=config.pipeline.workdir, output_to_stderr=args.json)
     log.info(f"pipeline {'ok' if pipeline == 0 else f'FAILED (exit {pipeline})'}")
     log.close()
-    after = backup_around_pipeline(args, config)
+    after = backup_around_pipeline(args, config, "run-after", (tuple(command), pipeline))
     if args.json:
         backup.print_json({"before": before[1], "pipeline": {"command": command, "exit_code": pipeline},
                            "after": after[1]})
@@ -46,16 +46,17 @@ def main(args):
     return pipeline or max(before[0], after[0])
 
 
-def backup_around_pipeline(args, config):
+def backup_around_pipeline(args, config, trigger, pipeline=None):
     """(exit status, report data) of one backup; a held lock is reported and the pipeline still runs."""
     try:
-        report = backup.run_backup_for(args, config)
+        report = backup.run_backup_for(args, config, trigger, pipeline)
     except LockHeld as error:
         print(error, file=sys.stderr)
         document = error_document(error)
         return document["exit_code"], document
     if not args.json and (not args.quiet or not report.ok):
         print(report.summary())
+        backup.print_verdict(report)
     return int(exit_status(report=report)), report.to_dict()
 
 

@@ -1,5 +1,6 @@
 """The schema read back for people: `config show`'s effective config and the generated option reference."""
 
+from ..times import format_duration
 from .schema import DESTINATION, SOURCE_PATH_SUFFIX, all_fields
 
 REFERENCE_BEGIN = "<!-- generated from the config schema: do not edit -->"
@@ -14,6 +15,7 @@ def effective_config(config):
             "name": config.name,
             "log_file": config.log_file,
             "state_dir": config.state_dir,
+            "stale_after": format_duration(config.stale_after),
             "sources": {name: plain(source._asdict(), skip="name") for name, source in config.sources.items()},
             "compression": plain(config.compression._asdict()),
             "destinations": {name: shown_destination(item) for name, item in config.destinations.items()},
@@ -29,6 +31,8 @@ def shown_destination(destination):
     for key in ("name", "paths", "options"):
         values.pop(key)
     values.update(destination.options._asdict())
+    if values["stale_after"] is not None:
+        values["stale_after"] = format_duration(values["stale_after"])
     values.update({f"{source}{SOURCE_PATH_SUFFIX}": path for source, path in destination.paths.items()})
     return {key: "***" if key in secret and value is not None else plain(value) for key, value in values.items()}
 

@@ -53,7 +53,9 @@ CORE_FIELDS = (
     field("backups.enabled", "bool", True, "false: every backup command says so and exits 0"),
     field("backups.name", "str", "backup", "names the lock file (`<state_dir>/<name>.lock`) and messages"),
     field("backups.log_file", "path", "logs/backup.log", "rotating log file (10 MB x 3)"),
-    field("backups.state_dir", "path", ".backup_state", "folder for the lock and run state"),
+    field("backups.state_dir", "path", ".backup_state", "folder for the lock, the run history and run state"),
+    field("backups.stale_after", "duration", "7d",
+          "a destination with no successful backup for this long is `stale` (`status` exits 1): e.g. 26h, 7d, 90m"),
     field("backups.sources", "section", DEFAULT_SOURCES,
           "name -> folder to back up; absent: `csvs` = data/csvs and `results` = data/results"),
     field("backups.sources.*.path", "path", None, "the folder to back up"),
@@ -84,6 +86,7 @@ CORE_FIELDS = (
     field(f"{DESTINATION}.use_compression", "bool", None,
           "overrides compression.enabled for this destination"),
     field(f"{DESTINATION}.timeout", "number", 21600, "seconds one transfer command may run before it is stopped"),
+    field(f"{DESTINATION}.stale_after", "duration", None, "this destination's own stale_after (default: the global one)"),
 )
 PIPELINE_FIELDS = (
     field("pipeline.command", "command", None, "the analysis command `make run` wraps (a string or a list; no shell)"),
@@ -117,7 +120,8 @@ class Destination(namedtuple("Destination", ["name", "paths", *leaf_names(DESTIN
         return getattr(self.options, "direction", "push")
 
 
-Config = namedtuple("Config", "path enabled name log_file state_dir sources compression destinations pipeline")
+Config = namedtuple("Config", "path enabled name log_file state_dir stale_after sources compression destinations "
+                               "pipeline")
 SourceSpec = namedtuple("SourceSpec", ["name", *leaf_names("backups.sources.*")])
 Compression = namedtuple("Compression", leaf_names("backups.compression"))
 Pipeline = namedtuple("Pipeline", leaf_names("pipeline"))

@@ -9,6 +9,7 @@ import re
 
 from ..errors import ConfigError
 from ..locations import is_remote_location
+from ..times import parse_duration
 from .load import dotted
 from .schema import (
     CORE_FIELDS,
@@ -58,8 +59,8 @@ class Validator:
             for name, raw in self.mapping(top["destinations"], ("backups", "destinations")).items()
         }
         pipeline = Pipeline(**self.section(pipeline, "pipeline", ("pipeline",)))
-        return Config(self.path, top["enabled"], top["name"], top["log_file"], top["state_dir"], sources,
-                      Compression(**compression), destinations, pipeline)
+        return Config(self.path, top["enabled"], top["name"], top["log_file"], top["state_dir"], top["stale_after"],
+                      sources, Compression(**compression), destinations, pipeline)
 
     def mapping(self, raw, at):
         if raw is None:
@@ -95,6 +96,8 @@ class Validator:
         """A field's default; a relative default path is relative to the config folder too."""
         if spec.kind == "path" and spec.default is not None:
             return self.resolve(spec.default)
+        if spec.kind == "duration" and spec.default is not None:
+            return parse_duration(spec.default)
         return {} if spec.kind == "section" and spec.default is None else spec.default
 
     # --- the kinds of value ------------------------------------------------------------------------
@@ -117,6 +120,13 @@ class Validator:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise self.error(at, f"expected a positive whole number, got {describe(value)}")
         return value
+
+    def kind_duration(self, spec, value, at):
+        """Seconds, from a number of seconds or a count and a unit: 90m, 26h, 7d, 2w."""
+        seconds = parse_duration(value)
+        if seconds is None:
+            raise self.error(at, f"expected a duration such as 90m, 26h or 7d, got {describe(value)}")
+        return seconds
 
     def kind_str(self, spec, value, at):
         if isinstance(value, (dict, list, bool)):
@@ -262,7 +272,8 @@ def check_locations(destination, sources, fail):
     """A destination that sends to paths needs base_path, or a <source>_path for each source it receives."""
     received = destination.sources or tuple(sources)
     if not destination.base_path and any(source not in destination.paths for source in received):
-        raise fail((), f"'base_path' is required for an {destination.type} destination "
+        article = "an" if destination.type[:1] in "aeiors" else "a"  # an rsync, an smb, a copy
+        raise fail((), f"'base_path' is required for {article} {destination.type} destination "
                        f"(or a <source>_path for each of its sources)")
 
 

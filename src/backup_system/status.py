@@ -1,0 +1,77 @@
+"""Are we protected? Per enabled destination x source: the last success, its age, and a verdict.
+
+    ok        the last run succeeded, and a success is younger than stale_after
+    failing   the last run failed, but a success is younger than stale_after
+    stale     no success younger than stale_after
+    never     never succeeded
+
+Dry runs do not count. "Now" is BACKUP_SYSTEM_NOW when set (times.now).
+"""
+
+from collections import namedtuple
+
+from . import history
+from .plan import build_jobs
+from .times import format_duration
+
+Verdict = namedtuple("Verdict", "destination source verdict last_success last_run last_state last_error "
+                                "failed_files stale_after")
+Verdict.__doc__ = ("One pair's verdict: times are seconds since the epoch (None: no such run); failed_files are "
+                   "[(path, reason)] of the last run; stale_after in seconds.")
+PROTECTED = ("ok", "failing")
+
+
+def verdicts(config, now, log):
+    """The Verdict of every (enabled destination, source) pair a backup of this config would run."""
+    jobs, _ = build_jobs(config)
+    database = history.connect(config, log, create=False)
+    try:
+        return [verdict_of(database, config, job.destination, job.source.name, now) for job in jobs]
+    finally:
+        if database is not None:
+            database.close()
+
+
+def verdict_of(database, config, destination, source, now):
+    stale_after = destination.stale_after or config.stale_after
+    found = (history.last_job(database, config.name, destination.name, source, "status = 'ok'"),
+             history.last_job(database, config.name, destination.name, source)) if database else (None, None)
+    success, last = found
+    failed = history.last_failures(database, config.name, destination.name, source) if last else []
+    if success is None:
+        verdict = "never"
+    elif now - success[1] > stale_after:
+        verdict = "stale"
+    else:
+        verdict = "ok" if last[2] == "ok" else "failing"
+    return Verdict(destination.name, source, verdict, success and success[1], last and last[1], last and last[2],
+                   last and last[3], failed, stale_after)
+
+
+def verdict_line(found, now):
+    """One line for the end of every summary and of `status`: ok, or what is stale, never backed up, failing."""
+    if not found:
+        return "status: no destinations to watch"
+    by_kind = {kind: [item for item in found if item.verdict == kind] for kind in ("stale", "never", "failing", "ok")}
+    parts = []
+    if by_kind["stale"]:
+        parts.append("STALE: " + ", ".join(f"{item.destination}/{item.source} (last success "
+                                             f"{format_duration(now - item.last_success)} ago, stale after "
+                                             f"{format_duration(item.stale_after)})" for item in by_kind["stale"]))
+    if by_kind["never"]:
+        parts.append("NEVER backed up: " + ", ".join(f"{item.destination}/{item.source}" for item in by_kind["never"]))
+    if by_kind["failing"]:
+        parts.append("failing: " + ", ".join(f"{item.destination}/{item.source} (last success "
+                                               f"{format_duration(now - item.last_success)} ago)"
+                                               for item in by_kind["failing"]))
+    if not parts:
+        pairs = "1 destination/source pair" if len(found) == 1 else f"all {len(found)} destination/source pairs"
+        return f"status: ok: {pairs} backed up within stale_after"
+    if by_kind["ok"]:
+        parts.append(f"{len(by_kind['ok'])} ok")
+    return "status: " + "; ".join(parts)
+
+
+def protected(found):
+    """True when every pair is ok or failing: what `status` exits 0 for."""
+    return all(item.verdict in PROTECTED for item in found)
