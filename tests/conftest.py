@@ -2,8 +2,10 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -119,8 +121,6 @@ def as_nobody_argv(folder):
     the script and PyYAML are copied into a world-readable folder and run by the base
     interpreter without site-packages.
     """
-    import shutil
-
     import yaml
 
     copy = Path(folder) / "backup_system_copy"
@@ -187,3 +187,25 @@ def tree(folder):
     folder = Path(folder)
     return {str(path.relative_to(folder)): path.read_bytes()
             for path in sorted(folder.rglob("*")) if path.is_file() and not path.is_symlink()}
+
+
+@pytest.fixture
+def nobody_lab():
+    """A lab owned by the unprivileged user `nobody`, so file permissions apply as for a lab member."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the backup as another user")
+    root = tempfile.mkdtemp(prefix="lab-nobody-")
+    os.chmod(root, 0o755)
+    lab = Lab(Path(root) / "lab")
+    lab.write_backups({"secured": {"base_path": "../backups/secured"}})
+    lab.write("data/csvs/a.csv", "1,2\n")
+    lab.write("data/csvs/z.csv", "9\n")
+    lab.write("data/results/figure.png", b"png")
+    subprocess.run(["chown", "-R", "65534:65534", root], check=True)
+    yield lab
+    shutil.rmtree(root)
+
+
+def run_as_nobody(lab, *args):
+    argv = [*as_nobody_argv(lab.root.parent / "copies" / str(len(args))), "--config", str(lab.config), *args]
+    return subprocess.run(argv, capture_output=True, text=True, cwd=lab.root, timeout=60)

@@ -17,6 +17,7 @@ from contextlib import closing
 
 FILE_NAME = "history.sqlite"
 BUSY_SECONDS = 2.0
+_unusable = set()  # histories this process has warned about once: the rest of the run goes without them
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, config_path TEXT, config_name TEXT, host TEXT, user TEXT, pid INTEGER,
@@ -42,12 +43,13 @@ def connect(config, log, create=True):
     """An open history, or None after one warning: a corrupt file is set aside and a new one started;
     a locked or read-only one is skipped. Without `create`, a missing history is None, silently."""
     path = history_path(config)
-    if not create and not os.path.exists(path):
+    if path in _unusable or not create and not os.path.exists(path):
         return None
     try:
         return open_database(path, prepare=create)
     except sqlite3.DatabaseError as error:
         if not is_corrupt(error):
+            _unusable.add(path)
             log.warning(f"the run history {path} cannot be used ({error}); this run is not recorded there")
             return None
     aside = f"{path}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -59,8 +61,15 @@ def connect(config, log, create=True):
         log.warning(f"the run history {path} was damaged: set aside as {aside}; a new one is started")
         return open_database(path)
     except (OSError, sqlite3.DatabaseError) as error:
+        _unusable.add(path)
         log.warning(f"the run history {path} is damaged and cannot be set aside ({error}); not recorded")
         return None
+
+
+def readable(config):
+    """False when this config's history exists but cannot be read (what it says about a run is unknown)."""
+    path = history_path(config)
+    return path not in _unusable
 
 
 def open_database(path, prepare=True):

@@ -22,9 +22,12 @@ PROTECTED = ("ok", "failing")
 
 
 def verdicts(config, now, log):
-    """The Verdict of every (enabled destination, source) pair a backup of this config would run."""
+    """The Verdict of every (enabled destination, source) pair a backup of this config would run; None when
+    the history exists but cannot be read, so nothing can be said."""
     jobs, _ = build_jobs(config)
     database = history.connect(config, log, create=False)
+    if database is None and not history.readable(config):
+        return None
     try:
         return [verdict_of(database, config, job.destination, job.source.name, now) for job in jobs]
     finally:
@@ -50,6 +53,8 @@ def verdict_of(database, config, destination, source, now):
 
 def verdict_line(found, now):
     """One line for the end of every summary and of `status`: ok, or what is stale, never backed up, failing."""
+    if found is None:
+        return "status: unknown: the run history cannot be read (see the warning above)"
     if not found:
         return "status: no destinations to watch"
     by_kind = {kind: [item for item in found if item.verdict == kind] for kind in ("stale", "never", "failing", "ok")}
@@ -73,5 +78,5 @@ def verdict_line(found, now):
 
 
 def protected(found):
-    """True when every pair is ok or failing: what `status` exits 0 for."""
-    return all(item.verdict in PROTECTED for item in found)
+    """True when every pair is ok or failing: what `status` exits 0 for (not when the history is unreadable)."""
+    return found is not None and all(item.verdict in PROTECTED for item in found)

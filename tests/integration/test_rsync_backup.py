@@ -9,13 +9,10 @@ import fcntl
 import json
 import os
 import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import Lab, as_nobody_argv, assert_no_traceback, job_of, tree
+from tests.conftest import assert_no_traceback, job_of, run_as_nobody, tree
 
 SECURED = {"secured": {"base_path": "../backups/secured"}}
 
@@ -46,28 +43,6 @@ def test_a_missing_source_folder_fails_its_job_with_a_clear_line(secured_lab):
     assert result.returncode == 1
     assert f"secured/results: FAILED: source folder {secured_lab.path('data/results')} does not exist" in result.stdout
     assert secured_lab.path("backups/secured/csvs/a.csv").exists()
-
-
-@pytest.fixture
-def nobody_lab():
-    """A lab owned by the unprivileged user `nobody`, so file permissions apply as for a lab member."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run the backup as another user")
-    root = tempfile.mkdtemp(prefix="lab-nobody-")
-    os.chmod(root, 0o755)
-    lab = Lab(Path(root) / "lab")
-    lab.write_backups(SECURED)
-    lab.write("data/csvs/a.csv", "1,2\n")
-    lab.write("data/csvs/z.csv", "9\n")
-    lab.write("data/results/figure.png", b"png")
-    subprocess.run(["chown", "-R", "65534:65534", root], check=True)
-    yield lab
-    shutil.rmtree(root)
-
-
-def run_as_nobody(lab, *args):
-    argv = [*as_nobody_argv(lab.root.parent / "copies" / str(len(args))), "--config", str(lab.config), *args]
-    return subprocess.run(argv, capture_output=True, text=True, cwd=lab.root, timeout=60)
 
 
 def test_an_unreadable_file_is_named_the_rest_is_sent_and_the_run_exits_1(nobody_lab):

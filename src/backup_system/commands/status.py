@@ -33,7 +33,7 @@ def main(args):
         from .backup import print_json
 
         print_json({"ok": protected(found), "now": now, "line": verdict_line(found, now),
-                    "verdicts": [item._asdict() for item in found]})
+                    "verdicts": [item._asdict() for item in found or ()]})
     else:
         print_table(found, now)
         print(verdict_line(found, now))
@@ -54,9 +54,10 @@ def print_table(found, now):
     from ..record import format_table
     from ..times import format_duration, format_time
 
+    if not found:
+        return
     rows = [(item.destination, item.source, item.verdict,
              format_time(item.last_success) if item.last_success else "never",
              format_duration(now - item.last_success) if item.last_success else "-",
              item.last_state or "-", str(len(item.failed_files))) for item in found]
-    if rows:
-        print("\n".join(format_table(HEADINGS, rows)))
+    print("\n".join(format_table(HEADINGS, rows)))
