@@ -207,5 +207,7 @@ def nobody_lab():
 
 
 def run_as_nobody(lab, *args):
-    argv = [*as_nobody_argv(lab.root.parent / "copies" / str(len(args))), "--config", str(lab.config), *args]
+    copies = lab.root.parent / "copies"
+    fresh = copies / str(len(list(copies.iterdir())) if copies.exists() else 0)  # one copy per call
+    argv = [*as_nobody_argv(fresh), "--config", str(lab.config), *args]
     return subprocess.run(argv, capture_output=True, text=True, cwd=lab.root, timeout=60)

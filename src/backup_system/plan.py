@@ -9,10 +9,11 @@ from .locations import is_inside, is_remote_location, join_location
 Source = namedtuple("Source", "name path exclude")
 Source.__doc__ = "One folder to back up; a `roots` child is named `<spec>/<child>`."
 
-Job = namedtuple("Job", "destination source target dry_run compressed state_dir archive_error",
-                 defaults=(False, None, None))
+Job = namedtuple("Job", "destination source target dry_run compressed state_dir archive_error only_paths",
+                 defaults=(False, None, None, None))
 Job.__doc__ = ("One source to one destination: where it lands (`target`), whether to change anything, whether "
-               "it carries the source's archives instead of its tree, and a folder for the transport's state.")
+               "it carries the source's archives instead of its tree, a folder for the transport's state, and "
+               "for a retry the relative paths to send (None: the whole tree).")
 
 # What a job does, by its destination's direction (an rclone option; every other destination pushes).
 ACTIONS = {"push": "sending to", "pull": "pulling from", "bisync": "syncing with"}

@@ -24,7 +24,8 @@ RunStart.__doc__ = "A run as it begins, holding the lock: its id, what it does a
 
 
 def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_level=logs.WARNING, stream=None,
-               progress=True, trigger="notebook", pipeline=None, before_run=None, after_run=None):
+               progress=True, trigger="notebook", pipeline=None, retry_failed=False, before_run=None,
+               after_run=None):
     """Back up every enabled destination (or those named in `only`) and return the run's RunRecord.
 
     Never exits the interpreter: a config mistake raises ConfigError, a held lock LockHeld,
@@ -33,8 +34,9 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
     use_compression for this run. `progress`: a live progress line while files move, when the
     console is a terminal (the command line turns it off for --json). `trigger`: who started
     the run (cli, run-before, run-after, notebook, schedule); `pipeline`: (command, exit status)
-    of the pipeline that ran before this backup. `before_run`, `after_run`: the steps around
-    the run (default BEFORE_RUN, AFTER_RUN).
+    of the pipeline that ran before this backup. `retry_failed`: send only the files that failed in
+    each job's last run. `before_run`, `after_run`: the steps around the run (default BEFORE_RUN,
+    AFTER_RUN).
     """
     config = load_config(config)
     only = (only,) if isinstance(only, str) else tuple(only)
@@ -47,6 +49,8 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
             return RunRecord(run_id, "backup", dry_run, trigger, config.path, config.name, started, time.time(),
                              (), (), (), True, pipeline)
         jobs, notes = build_jobs(config, only, dry_run, compress)
+        if retry_failed:
+            jobs, notes = retries(config, jobs, notes, log)
         for note in notes:
             log.record(note)
         start = RunStart(run_id, "backup", dry_run, trigger, config.path, config.name, started,
@@ -78,6 +82,27 @@ def run_locked(config, jobs, log, begin):
     except KeyboardInterrupt:
         log.error("interrupted: the run stopped before its end (the next run carries on)")
         raise
+
+
+def retries(config, jobs, notes, log):
+    """Each job narrowed to the files that failed in its last run; a job with none is left out, with a note."""
+    from . import history
+
+    database = history.connect(config, log, create=False)
+    narrowed, notes = [], list(notes)
+    try:
+        for job in jobs:
+            failed = history.last_failures(database, config.name, job.destination.name, job.source.name) \
+                if database else []
+            if failed:
+                narrowed.append(job._replace(only_paths=tuple(path for path, _ in failed)))
+            else:
+                notes.append(f"{job.destination.name}/{job.source.name}: nothing to retry (no file failed in "
+                             f"its last run)")
+    finally:
+        if database is not None:
+            database.close()
+    return narrowed, notes
 
 
 def new_run_id():

@@ -151,3 +151,25 @@ def test_a_history_that_cannot_be_opened_never_stops_the_backup(history_lab):
     assert len(warnings) == 1 and "cannot be used" in warnings[0]
     assert result.stdout.splitlines()[-1] == "status: unknown: the run history cannot be read (see the warning above)"
     assert_no_traceback(result)
+
+
+def test_retry_failed_sends_exactly_the_files_that_failed_last_time(nobody_lab):
+    secrets = [nobody_lab.write(f"data/csvs/secret {index}.csv", f"{index}\n") for index in range(3)]
+    for secret in secrets:
+        os.chmod(secret, 0)
+    assert run_as_nobody(nobody_lab).returncode == 1
+    for secret in secrets:
+        os.chmod(secret, 0o644)
+    nobody_lab.write_newer("data/csvs/a.csv", "changed since, but it did not fail\n")
+    os.chown(nobody_lab.path("data/csvs/a.csv"), 65534, 65534)
+    retried = run_as_nobody(nobody_lab, "--retry-failed", "--json")
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    report = json.loads(retried.stdout)
+    assert [(job["destination"], job["source"], sorted(job["sent"])) for job in report["jobs"]] == [
+        ("secured", "csvs", ["secret 0.csv", "secret 1.csv", "secret 2.csv"])]
+    assert "secured/results: nothing to retry (no file failed in its last run)" in report["notes"]
+    assert nobody_lab.path("backups/secured/csvs/secret 2.csv").read_text() == "2\n"
+    assert nobody_lab.path("backups/secured/csvs/a.csv").read_text() == "1,2\n"
+    again = run_as_nobody(nobody_lab, "--retry-failed", "-v")
+    assert again.returncode == 0 and "backup: no jobs to run" in again.stdout
+    assert "secured/csvs: nothing to retry (no file failed in its last run)" in again.stdout

@@ -5,6 +5,7 @@ names, exclude, nothing deleted, dry run, server down, stopped midway) run in te
 here: names SMB cannot store, credentials, shares, a full disk, timeouts, temporary files, the mount method.
 """
 
+import json
 import os
 import subprocess
 import time
@@ -71,6 +72,21 @@ def test_names_smb_cannot_store_are_named_counted_as_failed_and_not_resent(smb_l
     assert (again["files_sent"], again["files_failed"]) == (0, len(REFUSED))
     plain = smb_lab.run()
     assert "smb/csvs: not sent: CON: name 'CON' is reserved on Windows" in plain.stdout
+
+
+def test_retry_failed_tries_again_only_the_files_that_failed(smb_lab, samba):
+    smb_lab.write("data/csvs/star*.csv", "x")
+    assert smb_lab.run().returncode == 1
+    smb_lab.write_newer("data/csvs/a.csv", "changed, but it did not fail\n")
+    smb_lab.write("data/csvs/new.csv", "new, and it did not fail either\n")
+    retried = smb_lab.run("--retry-failed", "--json")
+    assert retried.returncode == 1  # the name still cannot be stored: named again
+    csvs = job_of(retried, "smb", "csvs")
+    assert [failure["path"] for failure in csvs["failures"]] == ["star*.csv"]
+    assert (csvs["sent"], csvs["files_unchanged"]) == ([], 0)
+    assert (on_server(samba, "csvs") / "a.csv").read_text() == "1,2\n"
+    assert not (on_server(samba, "csvs") / "new.csv").exists()
+    assert [job["source"] for job in json.loads(retried.stdout)["jobs"]] == ["csvs"]
 
 
 def test_wrong_password_is_one_clear_line_and_fails_only_that_job(lab, samba):

@@ -160,3 +160,10 @@ def test_bisync_listings_and_conflict_copies_left_from_an_earlier_run(tmp_path):
     assert unsettled_conflicts(listed, found_now=["a b.csv"]) == []
     assert bisync_listing(str(tmp_path / "none")) is None
     assert go_unquote('"tab\\there"') == "tab\there" and go_unquote('plain "x"') == 'plain "x"'
+
+
+def test_a_retry_names_its_list_of_paths_raw_before_the_users_flags():
+    argv = rclone_argv(job(), binary="rclone", files_from="/state/rclone-retry-1.txt")
+    at = argv.index("--files-from-raw")
+    assert argv[at:at + 2] == ["--files-from-raw", "/state/rclone-retry-1.txt"] and argv[-2:] == ["--bwlimit", "1M"]
+    assert "--files-from-raw" not in rclone_argv(job(), binary="rclone")

@@ -71,3 +71,12 @@ def test_a_disk_full_is_a_job_error_not_a_file_failure():
     assert reader.outcome().failures == ()
     assert reader.other_errors == [
         'rsync: [receiver] write failed on "/backup/csvs/big.bin": No space left on device (28)']
+
+
+def test_a_retry_sends_only_its_paths_read_from_stdin_nul_separated():
+    from backup_system.transports.rsync.transport import paths_input
+
+    argv = rsync_argv(job()._replace(only_paths=("a b.csv", "sub/new\nline.csv")))
+    assert argv[argv.index("--exclude=-odd") + 1:argv.index("--exclude=-odd") + 3] == ["--files-from=-", "--from0"]
+    assert paths_input(("a b.csv", "sub/new\nline.csv")) == b"a b.csv\0sub/new\nline.csv\0"
+    assert paths_input(None) is None and "--files-from=-" not in rsync_argv(job())

@@ -35,6 +35,8 @@ def add_arguments(parser):
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument("-v", "--verbose", action="store_true", help="also show each command and file")
     loudness.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="send only the files that failed in each job's last run (see: history)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout, nothing else")
 
 
@@ -59,7 +61,7 @@ def run_backup_for(args, config=None, trigger=None, pipeline=None):
 
     return run_backup(config or args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
                       console_level=console_level(args), progress=not args.json,
-                      trigger=trigger or default_trigger(), pipeline=pipeline)
+                      trigger=trigger or default_trigger(), pipeline=pipeline, retry_failed=args.retry_failed)
 
 
 def default_trigger():

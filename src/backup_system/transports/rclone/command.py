@@ -37,12 +37,12 @@ def as_folder(location):
 
 
 def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None, workdir=None, first_bisync=False,
-                report=None):
+                report=None, files_from=None):
     """The rclone command for one job; a pure function of its arguments, tested without running it.
 
     target: job.target unless given. stamp: the date of the versions folders (mirror, bisync).
     workdir and first_bisync: bisync's state folder, and whether this is the pair's first run.
-    report: the file for copy and sync's --combined report.
+    report: the file for copy and sync's --combined report. files_from: a retry's list of paths to send.
     """
     options = job.destination.options
     target = job.target if target is None else target
@@ -69,6 +69,8 @@ def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None
         argv.append("--dry-run")
     for pattern in job.source.exclude:
         argv += ["--exclude", pattern]
+    if files_from:
+        argv += ["--files-from-raw", files_from]  # raw: a name is taken as it is, spaces and # included
     argv += options.flags
     return argv
 
@@ -102,13 +104,25 @@ def state_folder(job):
 
 
 def report_file(job):
-    """An empty file for rclone's --combined report, in the job's state folder (the run holds the
-    lock, so one name per process is enough; `tempfile` would cost every run ~4 ms to import)."""
+    """An empty file for rclone's --combined report, in the job's state folder."""
+    return state_file(job, "rclone-report", "")
+
+
+def retry_file(job):
+    """A retry's paths for --files-from-raw, one a line, in the job's state folder; None for the whole tree."""
+    if job.only_paths is None:
+        return None
+    return state_file(job, "rclone-retry", "".join(path + "\n" for path in job.only_paths))
+
+
+def state_file(job, name, text):
+    """A file in the job's state folder (the run holds the lock, so one name per process is enough;
+    `tempfile` would cost every run ~4 ms to import)."""
     folder = state_folder(job)
     os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"rclone-report-{os.getpid()}.txt")
-    with open(path, "w", encoding="utf-8"):
-        pass
+    path = os.path.join(folder, f"{name}-{os.getpid()}.txt")
+    with open(path, "w", encoding="utf-8", errors="surrogateescape") as stream:
+        stream.write(text)
     return path
 
 

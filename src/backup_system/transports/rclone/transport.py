@@ -21,6 +21,7 @@ from .command import (
     rclone_argv,
     rclone_binary,
     report_file,
+    retry_file,
 )
 from .log_reader import (
     FULL,
@@ -62,12 +63,14 @@ class Rclone(Transport):
         target = job.target
         workdir, first = self.prepare_bisync(job, target) if self.options.direction == "bisync" else (None, False)
         report = None if workdir else report_file(job)
+        retry = retry_file(job)
         try:
-            ran, reader = self.run_rclone(job, target, workdir, first, report)
+            ran, reader = self.run_rclone(job, target, workdir, first, report, retry)
             reader.unchanged = identical_in(report) if report else set()
         finally:
-            if report:
-                _remove(report)
+            for path in (report, retry):
+                if path:
+                    _remove(path)
         if first and job.dry_run and NOT_FOUND in (reader.fatal or ""):
             # bisync --dry-run needs the remote folder, which only the real first run creates
             self.log.info(f"{target} does not exist yet: the first bisync will create it and send everything here")
@@ -92,16 +95,18 @@ class Rclone(Transport):
         if options.rclone_config and not os.path.isfile(options.rclone_config):
             raise NotFound(f"rclone config file {options.rclone_config} does not exist")
         remote, colon, folder = job.target.partition(":")
+        if job.only_paths is not None and options.direction == "bisync":
+            raise TransportError("rclone bisync cannot send single files: run a backup without --retry-failed")
         if options.mode == "mirror" and colon and not folder.strip("/"):
             raise TransportError(f"mode: mirror needs a folder inside {remote}: for its versions folder beside it; "
                                  f"{job.target} is the remote's top")
 
-    def run_rclone(self, job, target, workdir, first, report):
+    def run_rclone(self, job, target, workdir, first, report, retry=None):
         """Run the job's rclone command, reading its log as it comes; (proc.Result, LogReader)."""
         progress = progress_line(self.log, f"{job.destination.name}/{job.source.name}")
         reader = LogReader(self.log, self.secrets, progress, pushing=self.options.direction != "pull")
         argv = rclone_argv(job, target, binary=rclone_binary(self.options), progress=progress is not None,
-                           workdir=workdir, first_bisync=first, report=report)
+                           workdir=workdir, first_bisync=first, report=report, files_from=retry)
         try:
             ran = proc.run(argv, timeout=self.destination.timeout, log=self.log, secrets=self.secrets,
                                env=self.env, on_line=reader.take, merge_stderr=True)

@@ -45,6 +45,8 @@ def rsync_argv(job):
 
         argv.append("--rsh=" + shlex.join(options.ssh_command))
     argv.extend(f"--exclude={pattern}" for pattern in job.source.exclude)
+    if job.only_paths is not None:
+        argv.extend(["--files-from=-", "--from0"])  # the paths come on stdin, NUL-separated: any name works
     argv.extend(options.rsync_options)
     argv.extend([job.source.path.rstrip("/") + "/", job.target.rstrip("/") + "/"])
     return argv
@@ -140,7 +142,7 @@ class Rsync(Transport):
         reader = OutputReader(job, self.log)
         timeout = self.destination.timeout
         ran = proc.run(rsync_argv(job), timeout=timeout, log=self.log, env={"LC_ALL": "C"},
-                           on_line=reader.take_stdout)
+                           on_line=reader.take_stdout, input_bytes=paths_input(job.only_paths))
         reader.take_stderr(ran.stderr_lines)
         done = reader.outcome()
         if ran.timed_out:
@@ -151,6 +153,13 @@ class Rsync(Transport):
         if job.destination.options.keep_partial and not is_remote_location(job.target):
             _remove_if_empty(partial_dir(job.target))
         return done
+
+
+def paths_input(paths):
+    """--files-from's list for a retry, NUL-separated; None when the whole tree goes."""
+    if paths is None:
+        return None
+    return b"".join(path.encode("utf-8", "surrogateescape") + b"\0" for path in paths)
 
 
 def explain(returncode, errors):

@@ -101,6 +101,8 @@ class SmbJob:
 
     def run(self):
         local, skipped = scan(self.job.source.path, self.job.source.exclude)
+        if self.job.only_paths is not None:
+            local, skipped = only(self.job.only_paths, local, skipped)
         for path, reason in skipped:
             self.fail(path, reason)
         for path, reason in [*refusals(local), *self.too_long(local)]:
@@ -238,3 +240,12 @@ class SmbJob:
             removed += 1
         self.log.info(f"removed {removed} local files confirmed on the server (remove_from_local)")
         self.tally.removed = removed
+
+
+def only(paths, local, skipped):
+    """A retry's part of the tree: the listed paths that are still here, and why the others are not sent."""
+    wanted = set(paths)
+    gone = [(path, "not here any more") for path in paths if path not in local and
+            not any(path == skipped_path for skipped_path, _ in skipped)]
+    return ({path: file for path, file in local.items() if path in wanted},
+            [item for item in skipped if item[0] in wanted] + gone)
