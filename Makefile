@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BACKUP := $(PY) scripts/backup_system.py
 STAMP := $(VENV)/.installed
 RUN_TOOLS := rsync:rsync smbclient:smbclient
-TEST_TOOLS := $(RUN_TOOLS) samba:smbd openssh-server:sshd openssh-client:ssh zip:zip unzip:unzip
+TEST_TOOLS := $(RUN_TOOLS) samba:smbd openssh-server:sshd openssh-client:ssh zip:zip unzip:unzip cron:crontab
 
 .PHONY: setup setup-test run backup backup-dry backup-smb backup-box backup-secured test lint bench
 

@@ -37,7 +37,17 @@ def main(args):
     else:
         print_table(found, now)
         print(verdict_line(found, now))
+        print_schedule_note(config, found, now)
     return ExitStatus.OK if protected(found) else ExitStatus.FAILED
+
+
+def print_schedule_note(config, found, now):
+    """A hint when nothing schedules this config and a success is getting old (schedule.schedule_note)."""
+    from ..schedule import schedule_note
+
+    note = schedule_note(config, found or (), now)
+    if note:
+        print(note)
 
 
 def moment():
