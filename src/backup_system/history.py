@@ -14,7 +14,7 @@ import time
 
 FILE_NAME = "history.sqlite"
 BUSY_SECONDS = 2.0
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _unusable = set()  # histories this process has warned about once: the rest of the run goes without them
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS failures (run_id TEXT, destination TEXT, source TEXT,
 CREATE INDEX IF NOT EXISTS jobs_by_pair ON jobs (config_name, destination, source, started);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (config_name, started);
 CREATE INDEX IF NOT EXISTS failures_by_run ON failures (run_id, destination, source);
+CREATE TABLE IF NOT EXISTS notices (run_id TEXT, notifier TEXT, delivered INTEGER, detail TEXT, sent REAL);
 """
 
 
@@ -150,6 +151,20 @@ def finish(database):
     database.close()
 
 
+def record_notice(config, run_id, notifier, delivered, detail):
+    """One notice of a run (notify.py): the notifier's name, delivered or not, and what came back (no secret)."""
+    from .log import WARNING, Log
+
+    database = connect(config, Log(None, WARNING))
+    if database is None:
+        return
+    try:
+        database.execute("INSERT INTO notices VALUES (?, ?, ?, ?, ?)",
+                         (run_id, notifier, int(delivered), detail, time.time()))
+    finally:
+        finish(database)
+
+
 def job_row(record, job):
     return (record.run_id, record.config_name, job.destination, job.source, job.transport, job.target,
             int(record.dry_run), record.started, job.status, job.files_sent, job.bytes_sent, job.files_unchanged,
@@ -265,6 +280,10 @@ def one_run(database, config_name, run_id):
     run = run_dict(database, rows[0])
     for job in run["jobs"]:
         job["failures"] = failures_of(database, run["run_id"], job)
+    run["notices"] = [{"notifier": notifier, "delivered": bool(delivered), "detail": detail}
+                      for notifier, delivered, detail in database.execute(
+                          "SELECT notifier, delivered, detail FROM notices WHERE run_id = ? ORDER BY rowid",
+                          (run["run_id"],))]
     return run
 
 

@@ -16,15 +16,16 @@ from .transports import Outcome, transport_for
 # Steps around every run, each a "module:function" of this package imported only when it runs (or a
 # callable): before the jobs, step(config, start, log) with the RunStart; after, step(config, record,
 # log) with the finished RunRecord. A step that fails is a warning: it never changes the run's result.
-BEFORE_RUN = ["history:record_start"]
-AFTER_RUN = ["history:record_finish"]
+# notify after history: the status verdict a notice carries then includes this run.
+BEFORE_RUN = ["history:record_start", "notify:before_run"]
+AFTER_RUN = ["history:record_finish", "notify:after_run"]
 
 RunStart = namedtuple("RunStart", "run_id action dry_run trigger config_path config_name started jobs")
 RunStart.__doc__ = "A run as it begins, holding the lock: its id, what it does and why, and its (destination, source) pairs."
 
 
 def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_level=logs.WARNING, stream=None,
-               progress=True, trigger="notebook", pipeline=None, retry_failed=False, before_run=None,
+               progress=True, trigger="notebook", pipeline=None, retry_failed=False, notify=None, before_run=None,
                after_run=None):
     """Back up every enabled destination (or those named in `only`) and return the run's RunRecord.
 
@@ -35,10 +36,14 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
     console is a terminal (the command line turns it off for --json). `trigger`: who started
     the run (cli, run-before, run-after, notebook, schedule); `pipeline`: (command, exit status)
     of the pipeline that ran before this backup. `retry_failed`: send only the files that failed in
-    each job's last run. `before_run`, `after_run`: the steps around the run (default BEFORE_RUN,
+    each job's last run. `notify`: send the config's notices (True), none (False), or (None) unless
+    this is a dry run. `before_run`, `after_run`: the steps around the run (default BEFORE_RUN,
     AFTER_RUN).
     """
     config = load_config(config)
+    sends_notices = notify if notify is not None else not dry_run
+    if not sends_notices:
+        config = config._replace(notifications=())  # a run that sends no notices sees no notifiers
     only = (only,) if isinstance(only, str) else tuple(only)
     log = logs.Log(config.log_file, console_level, stream)
     log.progress = progress

@@ -27,6 +27,9 @@ VERBS = {
     "history": ("history", "[-n N] [--failed] | show RUN_ID", "the last runs, newest first, or one run whole"),
     "status": ("status", "[--json]", "are we protected? each destination's last success and a verdict "
                "(exit 1 when stale)"),
+    "notify": ("notify", "test [NAME]", "send a test message through each notifier (or one)"),
+    "schedule": ("schedule", "--cron | --systemd | --slurm [--install | --uninstall | --check]",
+                 "print (or install) a schedule that runs this backup"),
 }
 
 CONFIG_HELP = "config file (default: $BACKUP_SYSTEM_CONFIG, else config/config.yaml)"

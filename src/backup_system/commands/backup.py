@@ -37,6 +37,8 @@ def add_arguments(parser):
     loudness.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     parser.add_argument("--retry-failed", action="store_true",
                         help="send only the files that failed in each job's last run (see: history)")
+    parser.add_argument("--notify", action="store_true",
+                        help="send the config's notices in a dry run too (a real run always sends them)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout, nothing else")
 
 
@@ -61,7 +63,8 @@ def run_backup_for(args, config=None, trigger=None, pipeline=None):
 
     return run_backup(config or args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
                       console_level=console_level(args), progress=not args.json,
-                      trigger=trigger or default_trigger(), pipeline=pipeline, retry_failed=args.retry_failed)
+                      trigger=trigger or default_trigger(), pipeline=pipeline, retry_failed=args.retry_failed,
+                      notify=True if args.notify else None)
 
 
 def default_trigger():

@@ -87,4 +87,6 @@ def show(run):
         if job["error"]:
             lines.append(f"    FAILED ({job['error_kind']}): {job['error']}")
         lines.extend(f"    not sent: {item['path']}: {item['reason']}" for item in job["failures"])
+    lines.extend(f"  notice {notice['notifier']}: {'delivered' if notice['delivered'] else 'NOT delivered'}"
+                 f"{': ' + notice['detail'] if notice['detail'] else ''}" for notice in run.get("notices", ()))
     return "\n".join(lines)

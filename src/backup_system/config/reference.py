@@ -19,6 +19,8 @@ def effective_config(config):
             "sources": {name: plain(source._asdict(), skip="name") for name, source in config.sources.items()},
             "compression": plain(config.compression._asdict()),
             "destinations": {name: shown_destination(item) for name, item in config.destinations.items()},
+            "templates_dir": config.templates_dir,
+            "notifications": [shown_notifier(item) for item in config.notifications],
         },
         "pipeline": plain(config.pipeline._asdict()),
     }
@@ -37,6 +39,17 @@ def shown_destination(destination):
     return {key: "***" if key in secret and value is not None else plain(value) for key, value in values.items()}
 
 
+def shown_notifier(notifier):
+    """The keys every notifier has, then its type's own under their config names; secrets as ***."""
+    from ..notifiers.registry import attribute, entry
+
+    values = {"name": notifier.name, "type": notifier.type, "on": list(notifier.on), "timeout": notifier.timeout}
+    for spec in entry(notifier.type).fields:
+        value = getattr(notifier.options, attribute(spec.name))
+        values[spec.name] = "***" if spec.secret and value is not None else plain(value)
+    return values
+
+
 def plain(value, skip=None):
     if isinstance(value, dict):
         return {key: plain(item) for key, item in value.items() if key != skip}
@@ -53,6 +66,7 @@ def reference_markdown():
         if spec.types:
             kind += f"; {'/'.join(spec.types)} only"
         default = "" if spec.kind == "section" and spec.default == {} else format_default(spec.default)
+        default = "required" if spec.required else default
         rows.append(f"| `{spec.key}` | {kind} | {default} | {spec.help} |")
     return "\n".join(rows) + "\n"
 

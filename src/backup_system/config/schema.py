@@ -1,8 +1,8 @@
 """The one configuration schema: every core key, its kind and default; each transport adds its own.
 
 `FIELDS` holds the keys every config has; a transport's keys live beside the transport
-(`transports/<name>/options.py`) and join through the registry (`all_fields()`), so each
-default is written down once. Validation, `config show` and the reference in
+(`transports/<name>/options.py`), a notifier type's beside its delivery (`notifiers/<type>.py`),
+and both join through their registries (`all_fields()`), so each default is written down once. Validation, `config show` and the reference in
 docs/CONFIGURATION.md all read from here. The rest of the code sees frozen named tuples.
 
 Only `collections` is imported: this module is on every run's path.
@@ -10,11 +10,13 @@ Only `collections` is imported: this module is on every run's path.
 
 from collections import namedtuple
 
+from ..notifiers import EVENTS, NOTIFIER_TYPES
 from ..transports import TRANSPORT_NAMES
 
 DEFAULT_CONFIG = "config/config.yaml"
 SOURCE_PATH_SUFFIX = "_path"
 DESTINATION = "backups.destinations.*"
+NOTIFIER = "backups.notifications.*"
 MAX_SECONDS = 10**8  # about three years; a timer's limit is not much further
 
 
@@ -35,6 +37,11 @@ def field(key, kind, default=None, help="", choices=(), required=False, secret=F
 def option(name, kind, default=None, help="", choices=(), secret=False):
     """A destination key that belongs to one transport; the registry fills in which."""
     return field(f"{DESTINATION}.{name}", kind, default, help, choices, secret=secret)
+
+
+def notifier_option(name, kind, default=None, help="", choices=(), required=False, secret=False):
+    """A notifier key that belongs to one notifier type; the registry fills in which."""
+    return field(f"{NOTIFIER}.{name}", kind, default, help, choices, required, secret)
 
 
 def options_tuple(type_name, fields):
@@ -88,18 +95,38 @@ CORE_FIELDS = (
     field(f"{DESTINATION}.timeout", "number", 21600, "seconds one transfer command may run before it is stopped"),
     field(f"{DESTINATION}.stale_after", "duration", None, "this destination's own stale_after (default: the global one)"),
 )
+NOTIFICATION_FIELDS = (
+    field("backups.templates_dir", "path", None,
+          "a folder of your own message templates (notice_subject.txt.j2, notice.txt.j2, notice.html.j2, "
+          "notice_slack.txt.j2, notice_teams.md.j2); one missing there comes from the package"),
+    field("backups.notifications", "list", (),
+          "notifiers: where a notice goes after a run (email, Teams, Slack, a webhook, a ping), each a "
+          "mapping with name and type"),
+    field(f"{NOTIFIER}.name", "str", None, "names the notifier in messages, the log and `notify test NAME`",
+          required=True),
+    field(f"{NOTIFIER}.type", "choice", None, "what kind of notifier, which decides its other keys",
+          choices=NOTIFIER_TYPES, required=True),
+    field(f"{NOTIFIER}.on", "choices", None,
+          "the events it tells: success (the run's jobs all succeeded), failure (a job failed, or the pipeline "
+          "of `run`), stale (after the run some destination/source pair is stale or never backed up); default "
+          "[failure, stale], a ping's [success, failure]", choices=EVENTS),
+    field(f"{NOTIFIER}.timeout", "number", 20, "seconds one notice may take before it is given up (a warning)"),
+)
 PIPELINE_FIELDS = (
     field("pipeline.command", "command", None, "the analysis command `make run` wraps (a string or a list; no shell)"),
     field("pipeline.workdir", "path", ".", "the folder the pipeline runs in"),
 )
-FIELDS = CORE_FIELDS + PIPELINE_FIELDS
+FIELDS = CORE_FIELDS + NOTIFICATION_FIELDS + PIPELINE_FIELDS
 
 
 def all_fields():
-    """Every key: the core ones, each transport's own, then the pipeline's; the order of the reference."""
+    """Every key: the core ones, each transport's own, the notifiers' (common, then each type's), then the
+    pipeline's; the order of the reference."""
+    from ..notifiers.registry import type_fields
     from ..transports import registry
 
-    return CORE_FIELDS + tuple(spec for entry in registry() for spec in entry.fields) + PIPELINE_FIELDS
+    return (CORE_FIELDS + tuple(spec for entry in registry() for spec in entry.fields) + NOTIFICATION_FIELDS
+            + type_fields() + PIPELINE_FIELDS)
 
 
 def leaf_names(section, fields=FIELDS):
@@ -120,8 +147,15 @@ class Destination(namedtuple("Destination", ["name", "paths", *leaf_names(DESTIN
         return getattr(self.options, "direction", "push")
 
 
+class Notifier(namedtuple("Notifier", [*leaf_names(NOTIFIER), "options"])):
+    """One notifier: the keys every notifier has (`on` filled in by its type when not given), and `options`,
+    its type's own keys (`from` is `options.from_`, a Python keyword)."""
+
+    __slots__ = ()
+
+
 Config = namedtuple("Config", "path enabled name log_file state_dir stale_after sources compression destinations "
-                               "pipeline")
+                               "pipeline notifications templates_dir")
 SourceSpec = namedtuple("SourceSpec", ["name", *leaf_names("backups.sources.*")])
 Compression = namedtuple("Compression", leaf_names("backups.compression"))
 Pipeline = namedtuple("Pipeline", leaf_names("pipeline"))

@@ -1,7 +1,8 @@
 """Checking raw YAML data against the schema and building the frozen Config.
 
 Each value is converted by its field's kind (`kind_<kind>`); a destination's own keys are
-checked against its transport's fields, and then by that transport's rules (`check`).
+checked against its transport's fields, and then by that transport's rules (`check`); a
+notifier's own keys likewise against its type's (notifiers/<type>.py).
 """
 
 import os
@@ -16,16 +17,19 @@ from .schema import (
     DESTINATION,
     FIELDS,
     MAX_SECONDS,
+    NOTIFIER,
     SOURCE_PATH_SUFFIX,
     Compression,
     Config,
     Destination,
+    Notifier,
     Pipeline,
     SourceSpec,
     leaf_names,
 )
 
 CORE_DESTINATION_KEYS = leaf_names(DESTINATION, CORE_FIELDS)
+CORE_NOTIFIER_KEYS = leaf_names(NOTIFIER)
 FIELD_BY_KEY = {spec.key: spec for spec in FIELDS}
 
 
@@ -59,8 +63,11 @@ class Validator:
             for name, raw in self.mapping(top["destinations"], ("backups", "destinations")).items()
         }
         pipeline = Pipeline(**self.section(pipeline, "pipeline", ("pipeline",)))
+        if top["templates_dir"] and not os.path.isdir(top["templates_dir"]):
+            raise self.error(("backups", "templates_dir"), f"{top['templates_dir']} is not a folder")
         return Config(self.path, top["enabled"], top["name"], top["log_file"], top["state_dir"], top["stale_after"],
-                      sources, Compression(**compression), destinations, pipeline)
+                      sources, Compression(**compression), destinations, pipeline, top["notifications"],
+                      top["templates_dir"])
 
     def mapping(self, raw, at):
         if raw is None:
@@ -164,6 +171,23 @@ class Validator:
         return {str(key): self.kind_str(spec, item, at + (str(key),))
                 for key, item in self.mapping(value, at).items()}
 
+    def kind_choices(self, spec, value, at):
+        """A list of some of the field's choices."""
+        return tuple(self.kind_choice(spec, item, at + (index,))
+                     for index, item in enumerate(self.kind_strings(spec, value, at)))
+
+    def kind_list(self, spec, value, at):
+        """A list of typed entries: backups.notifications, each a notifier."""
+        if not isinstance(value, list):
+            raise self.error(at, f"expected a list of notifiers (each with name and type), got {describe(value)}")
+        notifiers = []
+        for index, raw in enumerate(value):
+            notifier = self.notifier(raw, at + (index,))
+            if any(other.name == notifier.name for other in notifiers):
+                raise self.error(at + (index, "name"), f"a second notifier named '{notifier.name}'")
+            notifiers.append(notifier)
+        return tuple(notifiers)
+
     def kind_paths(self, spec, value, at):
         return tuple(self.resolve(item) for item in self.kind_strings(spec, value, at))
 
@@ -266,6 +290,44 @@ class Validator:
                 owners = [other.name for other in registry() if any(spec.name == key for spec in other.fields)]
                 raise self.error(at + (key,), f"'{key}' is for {'/'.join(owners)} destinations, "
                                               f"this one is {transport.name}")
+
+
+    def notifier(self, raw, at):
+        """The keys every notifier has, then its type's own, then that type's rules."""
+        from ..notifiers import NOTIFIER_TYPES
+        from ..notifiers.registry import attribute, entry
+
+        # YAML 1.1 reads a bare `on` as true: as a notifier's key it can only mean `on`
+        raw = {"on" if key is True else str(key): value for key, value in self.mapping(raw, at).items()}
+        values = self.section({key: value for key, value in raw.items() if key in CORE_NOTIFIER_KEYS}, NOTIFIER, at)
+        if values["name"] is None or values["type"] is None:
+            raise self.error(at, "'name' and 'type' are required; types are: " + ", ".join(NOTIFIER_TYPES))
+        kind = entry(values["type"])
+        own_raw = {key: value for key, value in raw.items() if key not in CORE_NOTIFIER_KEYS}
+        self.check_notifier_keys(kind, own_raw, at)
+        options = self.section(own_raw, NOTIFIER, at, kind.fields)
+        for spec in kind.fields:
+            if spec.required and options[spec.name] is None:
+                raise self.error(at, f"'{spec.name}' is required for a{'n' if kind.name[0] in 'ae' else ''} "
+                                     f"{kind.name} notifier")
+        values["on"] = kind.default_on if values["on"] is None else values["on"]
+        notifier = Notifier(**values, options=kind.options(**{attribute(key): item for key, item in options.items()}))
+        return kind.check(notifier, lambda keys, message: self.error(at + keys, message))
+
+    def check_notifier_keys(self, kind, own_raw, at):
+        """Each key belongs to this notifier's type: a refused key says why, another type's key says whose."""
+        from ..notifiers.registry import type_fields
+
+        for key in own_raw:
+            if key in kind.misplaced:
+                raise self.error(at + (key,), kind.misplaced[key])
+            if any(spec.name == key for spec in kind.fields):
+                continue
+            owners = next((spec.types for spec in type_fields() if spec.name == key), ())
+            if owners:
+                raise self.error(at + (key,), f"'{key}' is for {'/'.join(owners)} notifiers, this one is {kind.name}")
+            known = [*CORE_NOTIFIER_KEYS, *(spec.name for spec in kind.fields)]
+            raise self.error(at + (key,), f"unknown key{suggestion(key, known)}")
 
 
 def check_locations(destination, sources, fail):
