@@ -13,6 +13,7 @@ TEST_TOOLS := $(RUN_TOOLS) samba:smbd openssh-server:sshd openssh-client:ssh zip
 
 setup: $(STAMP)
 	@scripts/install_system_tools.sh $(RUN_TOOLS)
+	@$(PY) -m compileall -q src  # byte-code ready, new modules too, even where PYTHONDONTWRITEBYTECODE is set
 
 setup-test: $(STAMP)
 	@scripts/install_system_tools.sh $(TEST_TOOLS)
@@ -21,7 +22,6 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	$(PY) -m ipykernel install --user --name backup-system --display-name "Python (backup-system)" >/dev/null
-	@$(PY) -m compileall -q src  # byte-code ready even where PYTHONDONTWRITEBYTECODE is set
 	@touch $@
 
 # PIPELINE="cmd args" wraps another command instead of the configured pipeline.command.

@@ -77,26 +77,25 @@ def make_lab(workdir, files):
 
 
 def fill_history(config_path, runs):
-    """`runs` finished runs of two jobs each, written as the history step writes them, in one transaction."""
-    from backup_system import history
+    """`runs` finished runs of two jobs each, as the journal would bring them in, in one transaction."""
+    from backup_system import history, history_db
     from backup_system.config import load_config
     from backup_system.record import JobRecord, RunRecord
 
     config = load_config(config_path)
-    database = history.open_database(history.history_path(config))
-    started = 1_700_000_000.0
+    database = history_db.connect(config, None) or history_db.open_database(history_db.history_path(config))
     database.execute("BEGIN")
     for index in range(runs):
+        started = 1_700_000_000.0 + index * 3600
         jobs = tuple(JobRecord("secured", source, f"ours/{source}", "rsync", False, (), 0, 1000, (), 0, None, None,
                                0.5) for source in ("data", "more"))
-        record = RunRecord(f"run-{index:06d}", "backup", False, "schedule", config.path, config.name,
-                           started + index * 3600, started + index * 3600 + 1, jobs, (), (), False, None)
-        database.execute("INSERT INTO runs (run_id, config_path, config_name, host, user, pid, trigger, action, "
-                         "dry_run, started, ended, state, exit_code) VALUES (?, ?, ?, 'bench', 'bench', 1, "
-                         "'schedule', 'backup', 0, ?, ?, 'ok', 0)",
-                         (record.run_id, config.path, config.name, record.started, record.ended))
-        database.executemany("INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             [history.job_row(record, job) for job in jobs])
+        record = RunRecord(f"run-{index:06d}", "backup", False, "schedule", config.path, config.name, started,
+                           started + 1, jobs, (), (), False, None)
+        history_db.apply_finish(database, {
+            "run_id": record.run_id, "config_path": config.path, "config_name": config.name, "host": "bench",
+            "user": "bench", "pid": 1, "trigger": "schedule", "action": "backup", "dry_run": False,
+            "started": started, "ended": started + 1, "state": "ok", "exit_code": 0, "pipeline_command": None,
+            "pipeline_exit": None, "jobs": [history.job_facts(job) for job in jobs]})
     database.execute("COMMIT")
     database.close()
 

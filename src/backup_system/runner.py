@@ -91,9 +91,9 @@ def run_locked(config, jobs, log, begin):
 
 def retries(config, jobs, notes, log):
     """Each job narrowed to the files that failed in its last run; a job with none is left out, with a note."""
-    from . import history
+    from . import history_db as history
 
-    database = history.connect(config, log, create=False)
+    database = history.connect(config, log)
     narrowed, notes = [], list(notes)
     try:
         for job in jobs:

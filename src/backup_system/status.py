@@ -21,34 +21,57 @@ Verdict.__doc__ = ("One pair's verdict: times are seconds since the epoch (None:
 PROTECTED = ("ok", "failing")
 
 
-def verdicts(config, now, log):
+def verdicts(config, now, log, quick=False):
     """The Verdict of every (enabled destination, source) pair a backup of this config would run; None when
-    the history exists but cannot be read, so nothing can be said."""
+    the history cannot be read, so nothing can be said. `quick`: from history.latest, the facts the last
+    backups left (failed files only counted), which needs no database; the database when there is none."""
     jobs, _ = build_jobs(config)
-    database = history.connect(config, log, create=False)
-    if database is None and not history.readable(config):
+    latest = history.read_latest(config) if quick else None
+    if latest is not None:
+        return [judge(config, job.destination, job.source.name, quick_facts(latest, config, job), now)
+                for job in jobs]
+    from . import history_db
+
+    database = history_db.connect(config, log)
+    if database is None and not history_db.readable(config):
         return None
     try:
-        return [verdict_of(database, config, job.destination, job.source.name, now) for job in jobs]
+        return [judge(config, job.destination, job.source.name, database_facts(database, config, job), now)
+                for job in jobs]
     finally:
         if database is not None:
             database.close()
 
 
-def verdict_of(database, config, destination, source, now):
+def quick_facts(latest, config, job):
+    """(last success, last run, its status, its error, failed files: not named here) from history.latest."""
+    success, last_run, status, error, _failed = latest.get((config.name, job.destination.name, job.source.name),
+                                                           (None, None, None, None, 0))
+    return success, last_run, status, error, ()
+
+
+def database_facts(database, config, job):
+    """The same facts from the database, every failed file of the last run named."""
+    if database is None:
+        return None, None, None, None, []
+    from .history_db import last_failures, last_job
+
+    pair = (database, config.name, job.destination.name, job.source.name)
+    success, last = last_job(*pair, "status = 'ok'"), last_job(*pair)
+    return (success and success[1], last and last[1], last and last[2], last and last[3],
+            last_failures(*pair) if last else [])
+
+
+def judge(config, destination, source, facts, now):
+    success, last_run, status, error, failed = facts
     stale_after = destination.stale_after or config.stale_after
-    found = (history.last_job(database, config.name, destination.name, source, "status = 'ok'"),
-             history.last_job(database, config.name, destination.name, source)) if database else (None, None)
-    success, last = found
-    failed = history.last_failures(database, config.name, destination.name, source) if last else []
     if success is None:
         verdict = "never"
-    elif now - success[1] > stale_after:
+    elif now - success > stale_after:
         verdict = "stale"
     else:
-        verdict = "ok" if last[2] == "ok" else "failing"
-    return Verdict(destination.name, source, verdict, success and success[1], last and last[1], last and last[2],
-                   last and last[3], failed, stale_after)
+        verdict = "ok" if status == "ok" else "failing"
+    return Verdict(destination.name, source, verdict, success, last_run, status, error, failed, stale_after)
 
 
 def verdict_line(found, now):

@@ -5,9 +5,9 @@ a webhook and a healthchecks-style monitor receive, a warning when a notice cann
 and a backup whose exit status never depends on any of it.
 """
 
+import json
 import os
 import socket
-import sqlite3
 import sys
 import time
 
@@ -76,8 +76,9 @@ def warnings_of(result):
 
 
 def notices_in_history(lab):
-    with sqlite3.connect(lab.path("state/history.sqlite")) as database:
-        return database.execute("SELECT notifier, delivered, detail FROM notices").fetchall()
+    newest = json.loads(lab.run("history", "--json", "-n", "1").stdout)[0]
+    shown = json.loads(lab.run("history", "show", newest["run_id"], "--json").stdout)
+    return [(notice["notifier"], int(notice["delivered"]), notice["detail"]) for notice in shown["notices"]]
 
 
 def test_a_failed_backup_mails_every_recipient_over_starttls_saying_what_failed(failing_lab, mail_server,

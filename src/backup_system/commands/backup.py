@@ -84,7 +84,7 @@ def print_verdict(report):
     from ..times import now
 
     moment = now()
-    print(verdict_line(verdicts(load_config(report.config_path), moment, Log(None, WARNING)), moment))
+    print(verdict_line(verdicts(load_config(report.config_path), moment, Log(None, WARNING), quick=True), moment))
 
 
 def console_level(args):

@@ -21,12 +21,12 @@ def parser():
 
 def main(args):
     """List runs, or show one; exit 1 when the run asked for is not in the history."""
-    from .. import history
+    from .. import history_db as history
     from ..config import load_config
     from ..log import WARNING, Log
 
     config = load_config(args.config)
-    database = history.connect(config, Log(None, WARNING), create=False)
+    database = history.connect(config, Log(None, WARNING))
     if args.action == "show":
         if not args.run_id:
             raise ConfigError("backup_system.py history show: give the run's id (see: backup_system.py history)")
