@@ -46,7 +46,7 @@ def record_finish(config, record, log):
         "host": host_name(), "user": user_name(), "pid": os.getpid(), "trigger": record.trigger,
         "action": record.action, "dry_run": record.dry_run, "started": record.started, "ended": record.ended,
         "state": "ok" if record.ok else "failed", "exit_code": record.exit_code,
-        "pipeline_command": None if command is None else " ".join(command), "pipeline_exit": pipeline_exit,
+        "pipeline_command": None if command is None else shell_line(command), "pipeline_exit": pipeline_exit,
         "jobs": [job_facts(job) for job in record.jobs]}))
     if not record.dry_run:
         update_latest(config, record, log)
@@ -61,6 +61,13 @@ def record_notice(config, run_id, notifier, delivered, detail):
     append(config, Log(None, WARNING), ("notice", {"run_id": run_id, "notifier": notifier,
                                                    "delivered": bool(delivered), "detail": detail,
                                                    "sent": time.time()}))
+
+
+def shell_line(command):
+    """The pipeline's argv as a shell would take it back (only `run` has one, and it imports shlex anyway)."""
+    import shlex
+
+    return shlex.join(command)
 
 
 def job_facts(job):

@@ -188,3 +188,12 @@ def test_retry_failed_sends_exactly_the_files_that_failed_last_time(nobody_lab):
     again = run_as_nobody(nobody_lab, "--retry-failed", "-v")
     assert again.returncode == 0 and "backup: no jobs to run" in again.stdout
     assert "secured/csvs: nothing to retry (no file failed in its last run)" in again.stdout
+
+
+def test_run_records_the_pipeline_with_the_backup_after_it(history_lab):
+    result = history_lab.run("run", "--pipeline", "sh -c 'exit 3'")
+    assert result.returncode == 3
+    after, before = history_of(history_lab)[:2]
+    assert (before["trigger"], before["pipeline_command"]) == ("run-before", None)
+    assert (after["trigger"], after["pipeline_command"], after["pipeline_exit"]) == ("run-after", "sh -c 'exit 3'", 3)
+    assert "after the pipeline: sh -c 'exit 3' (exit 3)" in history_lab.run("history", "show", after["run_id"]).stdout
