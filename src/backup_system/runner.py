@@ -41,34 +41,35 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
     AFTER_RUN).
     """
     config = load_config(config)
-    sends_notices = notify if notify is not None else not dry_run
-    if not sends_notices:
+    if not (notify if notify is not None else not dry_run):
         config = config._replace(notifications=())  # a run that sends no notices sees no notifiers
-    only = (only,) if isinstance(only, str) else tuple(only)
     log = logs.Log(config.log_file, console_level, stream)
     log.progress = progress
-    started, run_id = time.time(), new_run_id()
+    start = RunStart(new_run_id(), "backup", dry_run, trigger, config.path, config.name, time.time(), ())
     try:
         if not config.enabled:
             log.record("backups are disabled (backups.enabled: false): nothing to do")
-            return RunRecord(run_id, "backup", dry_run, trigger, config.path, config.name, started, time.time(),
-                             (), (), (), True, pipeline)
-        jobs, notes = build_jobs(config, only, dry_run, compress)
+            return finished(start, (), (), (), pipeline, disabled=True)
+        jobs, notes = build_jobs(config, (only,) if isinstance(only, str) else tuple(only), dry_run, compress)
         if retry_failed:
             jobs, notes = retries(config, jobs, notes, log)
         for note in notes:
             log.record(note)
-        start = RunStart(run_id, "backup", dry_run, trigger, config.path, config.name, started,
-                         tuple((job.destination.name, job.source.name) for job in jobs))
+        start = start._replace(jobs=tuple((job.destination.name, job.source.name) for job in jobs))
         steps = BEFORE_RUN if before_run is None else before_run
         records, archives = run_locked(config, jobs, log, lambda: run_steps(steps, config, start, log))
-        record = RunRecord(run_id, "backup", dry_run, trigger, config.path, config.name, started, time.time(),
-                           records, tuple(archives), tuple(notes), False, pipeline)
+        record = finished(start, records, archives, notes, pipeline)
         log.record(record.verdict())
         run_steps(AFTER_RUN if after_run is None else after_run, config, record, log)
         return record
     finally:
         log.close()
+
+
+def finished(start, jobs, archives, notes, pipeline, disabled=False):
+    """The RunRecord of a run that began as `start` and ends now."""
+    return RunRecord(start.run_id, start.action, start.dry_run, start.trigger, start.config_path, start.config_name,
+                     start.started, time.time(), tuple(jobs), tuple(archives), tuple(notes), disabled, pipeline)
 
 
 def run_locked(config, jobs, log, begin):
