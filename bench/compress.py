@@ -27,14 +27,11 @@ import sys
 import tempfile
 import time
 
-from timing import ROOT, print_table, run, seconds
+from timing import BACKUP_SCRIPT, PYTHON, ROOT, print_table, run, seconds
 from timing import time_alternately as alternately
 
 SRC = os.path.join(ROOT, "src")
 sys.path.insert(0, SRC)
-VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
-PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable
-BACKUP_SCRIPT = os.path.join(ROOT, "scripts", "backup_system.py")
 MB = 1_000_000
 THROUGHPUT_GOAL = 0.8  # ours / zip
 SIZE_GOAL = 0.02  # ours within 2% of zip's archive

@@ -21,12 +21,9 @@ import statistics
 import sys
 import tempfile
 
-from timing import ROOT, print_table, run, seconds, time_alternately
+from timing import BACKUP_SCRIPT, PYTHON, ROOT, print_table, run, seconds, time_alternately
 
 sys.path.insert(0, os.path.join(ROOT, "src"))
-VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
-PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable
-SCRIPT = os.path.join(ROOT, "scripts", "backup_system.py")
 OVERHEAD_GOAL_MS = 5
 STATUS_GOAL_SECONDS = 0.1
 CONFIG = """\
@@ -106,7 +103,7 @@ def main():
     try:
         config = make_lab(workdir, args.files)
         env = {**os.environ, "XDG_CACHE_HOME": os.path.join(workdir, "cache")}
-        run([PYTHON, SCRIPT, "--config", config, "-q"], env=env)  # the first, full backup and a parsed-config copy
+        run([PYTHON, BACKUP_SCRIPT, "--config", config, "-q"], env=env)  # the first, full backup and a parsed-config copy
         probes = {label: PROBE.format(src=os.path.join(ROOT, "src"), off=off, config=config)
                   for label, off in (("history on", False), ("history off", True))}
         overhead = time_alternately({label: lambda probe=probe: seconds(
@@ -114,7 +111,7 @@ def main():
             "no-change")
         fill_history(config, args.runs)
         status = time_alternately({
-            "status": lambda: seconds(lambda: run([PYTHON, SCRIPT, "status", "--config", config], env=env)),
+            "status": lambda: seconds(lambda: run([PYTHON, BACKUP_SCRIPT, "status", "--config", config], env=env)),
             "python -c pass": lambda: seconds(lambda: run([PYTHON, "-c", "pass"], env=env)),
         }, args.repeat, "status")
         report(overhead, status, args)

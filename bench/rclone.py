@@ -31,7 +31,7 @@ import statistics
 import sys
 import tempfile
 
-from timing import ROOT, print_table, run, seconds, time_alternately
+from timing import BACKUP_SCRIPT, PYTHON, ROOT, print_table, run, seconds, time_alternately
 
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "src"))
@@ -43,9 +43,6 @@ from backup_system.plan import build_jobs  # noqa: E402
 from backup_system.transports import entry  # noqa: E402
 from backup_system.transports.rclone.command import rclone_argv, rclone_binary  # noqa: E402
 
-VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
-PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable
-BACKUP_SCRIPT = os.path.join(ROOT, "scripts", "backup_system.py")
 RATIO_GOAL = 1.05
 SHIPPED = tuple(spec.default for key in ("transfers", "checkers") for spec in entry("rclone").fields if spec.name == key)
 REMOTE = "bench"

@@ -21,12 +21,9 @@ import statistics
 import sys
 import tempfile
 
-from timing import ROOT, print_table, run, seconds, time_alternately
+from timing import BACKUP_SCRIPT, PYTHON, ROOT, print_table, run, seconds, time_alternately
 
 sys.path.insert(0, os.path.join(ROOT, "src"))
-VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
-PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable
-BACKUP_SCRIPT = os.path.join(ROOT, "scripts", "backup_system.py")
 RATIO_GOAL = 1.10
 STARTUP_GOAL_SECONDS = 0.3
 FILE_BODY = b"x" * 99 + b"\n"  # ~100 bytes

@@ -26,14 +26,11 @@ import sys
 import tempfile
 import time
 
-from timing import ROOT, print_table, run, seconds, time_alternately
+from timing import BACKUP_SCRIPT, PYTHON, ROOT, print_table, run, seconds, time_alternately
 
 sys.path.insert(0, ROOT)
 from tests.integration.smbd import SambaServer  # noqa: E402
 
-VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
-PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable
-BACKUP_SCRIPT = os.path.join(ROOT, "scripts", "backup_system.py")
 NO_CHANGE_GOAL = 1.5
 UPLOAD_GOAL = 1.3
 FILE_BODY = b"x" * 1023 + b"\n"  # 1 KiB

@@ -3,9 +3,13 @@
 import os
 import statistics
 import subprocess
+import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_PYTHON = os.path.join(ROOT, ".venv", "bin", "python")
+PYTHON = VENV_PYTHON if os.path.exists(VENV_PYTHON) else sys.executable  # the Python `make setup` built
+BACKUP_SCRIPT = os.path.join(ROOT, "scripts", "backup_system.py")
 
 
 def run(argv, *, cwd=ROOT, env=None, stdin_text=None):
