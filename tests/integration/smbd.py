@@ -8,7 +8,10 @@ r"""A real Samba server for tests: 127.0.0.1 only, a free port, its own config, 
         server.start()                    # ... and comes back on the same port
 
 Shares: `backup` (writable), `readonly` (read only = yes) and `tiny` (writable, on a 512 KiB tmpfs, so
-writes fail with a full disk; only when server.has_tiny_share, as mounting needs root).
+writes fail with a full disk; only when server.has_tiny_share, as mounting needs root). Writable shares with
+settings file servers use: `vetotmp` (veto files = /*.tmp/), `vetodot` (veto files = /.*/: every dot file),
+`exact` (case sensitive = yes, mangled names = no: stores names that differ only in case, reserved DOS names
+and trailing dots as they are).
 
 Every state path lives in the given folder; nothing of the machine's own Samba setup is read or changed
 (see /work/shared/notes/smbclient.md for why each setting is there).
@@ -65,7 +68,12 @@ PASSWORD = "s3cret-pass"
 READY_SECONDS = 10
 POLL_SECONDS = 0.05
 TINY_SIZE = "512k"
-SHARES = ("backup", "readonly", "tiny")
+SHARES = ("backup", "readonly", "tiny", "vetotmp", "vetodot", "exact")
+SHARE_SETTINGS = {  # the writable shares with a setting of their own
+    "vetotmp": ["veto files = /*.tmp/"],
+    "vetodot": ["veto files = /.*/"],
+    "exact": ["case sensitive = yes", "mangled names = no"],
+}
 SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
 
 
@@ -260,6 +268,8 @@ class SambaServer:
             "read only = yes",
             "",
         ]
+        for share, settings in SHARE_SETTINGS.items():
+            lines += [f"[{share}]", f"path = {self.share_path(share)}", "read only = no", *settings, ""]
         if self.has_tiny_share:
             lines += ["[tiny]", f"path = {self.share_path('tiny')}", "read only = no", ""]
         self.config.write_text("\n".join(lines))

@@ -13,7 +13,6 @@ import time
 import pytest
 import yaml
 
-from backup_system.transports.smb.names import temp_name
 from tests.conftest import arguments_of, job_of, pids_named, report_of, tree
 from tests.integration.smbd import SambaServer
 
@@ -178,16 +177,6 @@ def test_smb_only_runs_only_the_smb_destination(smb_lab, samba):
     assert only.returncode == 0, only.stdout + only.stderr
     assert not smb_lab.path("backups").exists()
     assert tree(on_server(samba, "csvs")) == tree(smb_lab.path("data/csvs"))
-
-
-def test_stray_temporary_files_from_an_interrupted_run_are_cleaned_up(smb_lab, samba):
-    assert smb_lab.run().returncode == 0
-    strays = [on_server(samba, "csvs") / ".bs~0badf00d0badf00d.tmp",
-              on_server(samba, "csvs") / temp_name("since deleted here.csv")]  # as a cut-off upload leaves it
-    for stray in strays:
-        stray.write_bytes(b"half a file")
-    assert smb_lab.run().returncode == 0
-    assert [stray for stray in strays if stray.exists()] == []
 
 
 def test_a_credentials_file_readable_by_others_is_refused(lab, samba):

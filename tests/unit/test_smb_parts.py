@@ -3,8 +3,14 @@
 from backup_system.localtree import LocalFile, is_excluded
 from backup_system.plan import needs_transfer
 from backup_system.transports.smb.listing import RemoteFile, parse_listing
-from backup_system.transports.smb.names import TEMP_NAME, refusal, refusals, temp_name
-from backup_system.transports.smb.session import SmbTarget, is_message, parse_target, problems_by_file
+from backup_system.transports.smb.names import NameRules, refusal, refusals, run_token, temp_name
+from backup_system.transports.smb.session import (
+    SmbTarget,
+    is_message,
+    parse_target,
+    problems_by_file,
+    unfinished,
+)
 from backup_system.transports.smb.transport import mounted_at
 
 LISTING = """\
@@ -60,11 +66,28 @@ def test_names_that_differ_only_in_case_are_both_refused():
         "report.txt": "differs only in letter case from Report.txt; SMB would keep one file for both"}
 
 
-def test_temporary_names_are_short_per_folder_and_recognised():
-    temp = temp_name("sub/" + "z" * 255)
-    assert temp.startswith("sub/.bs~") and len(temp) == len("sub/") + 24
-    assert TEMP_NAME.match(temp.split("/")[-1])
-    assert temp_name("a.csv") != temp_name("b.csv")
+def test_folders_that_differ_only_in_case_refuse_every_file_under_both():
+    local = {"Data/a.csv": None, "data/b.csv": None, "data/sub/c.csv": None, "other.csv": None}
+    assert dict(refusals(local)) == {
+        "Data/a.csv": "its folder Data differs only in letter case from data; SMB would keep one folder for both",
+        "data/b.csv": "its folder data differs only in letter case from Data; SMB would keep one folder for both",
+        "data/sub/c.csv": "its folder data differs only in letter case from Data; SMB would keep one folder for both"}
+
+
+def test_a_share_that_keeps_names_as_they_are_is_refused_only_what_it_cannot_store():
+    exact = NameRules(case_sensitive=True, keeps_reserved=True, keeps_trailing_dot=True)
+    local = {"Report.txt": None, "report.txt": None, "CON": None, "x.": None, "sp ": None, "a*b": None}
+    assert dict(refusals(local, exact)) == {"sp ": "name ends with a space, which SMB lists back mangled",
+                                            "a*b": "SMB cannot store * in a name"}
+
+
+def test_temporary_names_are_short_per_folder_unique_per_run_and_end_in_no_vetoed_extension():
+    token = run_token()
+    temp = temp_name("sub/" + "z" * 255, token)
+    assert temp.startswith(f"sub/.backup_system-{token}-") and len(temp) == len("sub/") + 44
+    assert "." not in temp.split("/")[-1][1:]  # no extension a share's `veto files` could match
+    assert temp_name("a.csv", token) != temp_name("b.csv", token)
+    assert run_token() != token  # another run (or host) never writes the same temporary name
 
 
 def test_a_mounted_share_is_found_in_proc_mounts():
@@ -83,6 +106,17 @@ def test_messages_between_markers_belong_to_their_file():
              "chdir to /nonexistent/__backup_system_mark_1__ failed (No such file or directory)"]
     assert problems_by_file(lines, ["a.csv", "b.csv"]) == {
         "b.csv": ["NT_STATUS_ACCESS_DENIED opening remote file \\.bs~2.tmp"]}
+
+
+def test_a_session_that_broke_leaves_its_unfinished_files_for_a_retry():
+    lines = ["chdir to /nonexistent/__backup_system_mark_start__ failed (No such file or directory)",
+             "NT_STATUS_ACCESS_DENIED opening remote file \\a",
+             "chdir to /nonexistent/__backup_system_mark_0__ failed (No such file or directory)",
+             "chdir to /nonexistent/__backup_system_mark_1__ failed (No such file or directory)",
+             "NT_STATUS_CONNECTION_DISCONNECTED opening remote file \\c",
+             "chdir to /nonexistent/__backup_system_mark_2__ failed (No such file or directory)",
+             "NT_STATUS_CONNECTION_DISCONNECTED opening remote file \\d"]
+    assert unfinished(lines, ["a", "b", "c", "d", "e"]) == ["c", "d", "e"]
 
 
 def test_the_update_rule_at_whole_second_precision():

@@ -14,6 +14,11 @@ FIELDS = (
     option("method", "choice", "auto",
            "auto: rsync to the mount point when the share is mounted here (cifs in /proc/mounts), else smbclient",
            choices=("auto", "smbclient", "mount")),
+    option("names", "choice", "strict",
+           "strict: refuse names a Windows server or a default Samba share cannot keep as they are (letter-case "
+           "twins, reserved DOS names such as CON, a trailing dot); server: ask the share once per job and refuse "
+           "only what it cannot keep (e.g. Samba with case sensitive = yes, mangled names = no)",
+           choices=("strict", "server")),
     option("sessions", "int", 4, "smbclient sessions that upload side by side"),
     option("remove_from_local", "bool", False,
            "after a job, delete the local files whose copy on the server a fresh listing confirmed "

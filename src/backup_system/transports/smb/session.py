@@ -31,6 +31,8 @@ STATUS_MEANINGS = {
     "NT_STATUS_SHARING_VIOLATION": "file in use on the server",
     "NT_STATUS_FILE_IS_A_DIRECTORY": "a folder of that name exists on the server",
     "NT_STATUS_OBJECT_NAME_COLLISION": "a file of that name exists on the server",
+    # what Samba answers for a name its `veto files` setting matches
+    "NT_STATUS_OBJECT_NAME_NOT_FOUND": "the server refuses this name (does the share's `veto files` match it?)",
 }
 UNREACHABLE = ("NT_STATUS_CONNECTION_REFUSED", "NT_STATUS_HOST_UNREACHABLE", "NT_STATUS_NETWORK_UNREACHABLE",
                "NT_STATUS_IO_TIMEOUT", "NT_STATUS_CONNECTION_RESET", "NT_STATUS_CONNECTION_DISCONNECTED",
@@ -107,7 +109,9 @@ class Session:
             raise TimedOut(f"smbclient stopped after the {self.timeout:g} s timeout")
         messages = [line for line in lines if is_message(line)]
         if ran.returncode != 0 or any(status in line for line in messages for status in UNREACHABLE):
-            raise self.explain(ran.returncode, lines)
+            error = self.explain(ran.returncode, lines)
+            error.lines = lines  # what the session did before it broke, for a retry of the rest
+            raise error
         return lines
 
     def explain(self, returncode, lines):
@@ -157,6 +161,18 @@ def problems_by_file(lines, paths):
         elif not QUIET_LINES.match(line):
             pending.append(line.strip())
     return problems
+
+
+def unfinished(lines, paths):
+    """The paths a broken session did not finish: those past the last marker it reached, and those whose
+    own messages are a connection-level status (the connection broke during their commands)."""
+    reached = [int(match.group(1)) for match in map(MARKER_LINE.search, lines)
+               if match and match.group(1) != START]
+    done = max(reached) + 1 if reached else 0
+    problems = problems_by_file(lines, paths)
+    broken = [path for path in paths[:done]
+              if any(status in problem for problem in problems.get(path, ()) for status in UNREACHABLE)]
+    return broken + list(paths[done:])
 
 
 def describe(problems):

@@ -11,13 +11,25 @@ file under the real name.
 import os
 import time
 
-from ...errors import NotFound, TransportError
+from ...errors import NotFound, TransportError, Unreachable
 from ...localtree import folder_problem, scan
 from ...plan import needs_transfer
 from .. import Tally, Transport
 from .listing import RemoteFile
-from .names import TEMP_NAME, has_control_character, refusal, refusals, temp_name
-from .session import MARKER, START, Session, describe, parse_target, problems_by_file, quoted, smb_path
+from .names import STRICT, TEMP_PREFIX, has_control_character, refusal, refusals, run_token, temp_name
+from .probe import name_rules
+from .session import (
+    MARKER,
+    START,
+    Session,
+    describe,
+    parse_target,
+    problems_by_file,
+    quoted,
+    smb_path,
+    unfinished,
+)
+from .temporaries import TemporaryRecord
 
 MAX_COMMAND_BYTES = 8000  # smbclient reads its commands with fgets(8192): a longer line splits in two
 MOUNTS = "/proc/mounts"
@@ -98,6 +110,9 @@ class SmbJob:
         self.options = session.options
         self.log = log
         self.folder = session.target.folder
+        self.token = run_token()
+        self.record = TemporaryRecord(job.state_dir, job.target)
+        self.recorded = self.record.names()  # temporary paths this tool made here and may have left
 
     def run(self):
         local, skipped = scan(self.job.source.path, self.job.source.exclude)
@@ -105,11 +120,12 @@ class SmbJob:
             local, skipped = only(self.job.only_paths, local, skipped)
         for path, reason in skipped:
             self.fail(path, reason)
-        for path, reason in [*refusals(local), *self.too_long(local)]:
+        rules = self.name_rules()
+        for path, reason in [*refusals(local, rules), *self.too_long(local)]:
             self.fail(path, reason)
             del local[path]
         remote, remote_folders = self.session.listing()
-        leftovers = [path for path in remote if TEMP_NAME.match(path.rsplit("/", 1)[-1])]
+        leftovers = sorted(path for path in self.recorded if path in remote or path in remote_folders)
         to_send = [path for path in local if needs_transfer(local[path], remote.get(path))]
         if self.job.dry_run:
             self.tally.sent = {path: local[path].size for path in to_send}
@@ -119,13 +135,27 @@ class SmbJob:
             return self.tally.outcome()
         if to_send or leftovers:
             self.prepare(to_send, remote_folders, leftovers)
-            reasons = self.upload(to_send, local)
-            remote, _ = self.session.listing()
+            reasons = self.upload(to_send, local, remote)
+            remote, remote_folders = self.session.listing()
             self.confirm(to_send, local, remote, reasons)
+        self.clean_up(remote, remote_folders)
         self.tally.unchanged = len(local) - len(to_send)
         if self.options.remove_from_local:
             self.remove_confirmed(local, remote)
         return self.tally.outcome()
+
+    def name_rules(self):
+        """Which names the share keeps: asked of the server with `names: server` (not in a dry run, which
+        writes nothing), else the strict rules every SMB server keeps to."""
+        if self.options.names != "server":
+            return STRICT
+        if self.job.dry_run:
+            self.log.info("dry run: names checked by the strict rules (names: server asks the share in a real run)")
+            return STRICT
+        return name_rules(self.session, self.token, self.record, self.recorded)
+
+    def temp(self, path):
+        return temp_name(path, self.token)
 
     def too_long(self, local):
         """(path, reason) for each file whose put or rename would not fit on one smbclient command line."""
@@ -138,18 +168,18 @@ class SmbJob:
 
     def put_line(self, path):
         """Upload a local file under its temporary name."""
-        return f"put {quoted(os.path.join(self.job.source.path, path))} {quoted(smb_path(self.folder, temp_name(path)))}"
+        return f"put {quoted(os.path.join(self.job.source.path, path))} {quoted(smb_path(self.folder, self.temp(path)))}"
 
     def rename_line(self, path):
         """Move a complete upload to its real name."""
-        return f"rename {quoted(smb_path(self.folder, temp_name(path)))} {quoted(smb_path(self.folder, path))} -f"
+        return f"rename {quoted(smb_path(self.folder, self.temp(path)))} {quoted(smb_path(self.folder, path))} -f"
 
     def fail(self, path, reason):
         self.tally.failures.append((path, reason))
         self.log.warning(f"not sent: {path}: {reason}")
 
     def prepare(self, to_send, remote_folders, leftovers):
-        """Create missing folders, parents first, and delete temporary files of an interrupted run."""
+        """Create missing folders, parents first, and delete what an interrupted run of ours left (recorded)."""
         needed = set()
         for path in to_send:
             parts = path.split("/")[:-1]
@@ -158,33 +188,46 @@ class SmbJob:
         top = self.folder.split("/") if self.folder else []
         commands = [f"mkdir {quoted(smb_path('/'.join(top[:depth])))}" for depth in range(1, len(top) + 1)]
         commands += [f"mkdir {quoted(smb_path(self.folder, folder))}" for folder in missing]
-        commands += [f"del {quoted(smb_path(self.folder, path))}" for path in leftovers]
+        commands += [f"{'deltree' if path in remote_folders else 'del'} {quoted(smb_path(self.folder, path))}"
+                     for path in leftovers]
         if leftovers:
             self.log.info(f"removing {len(leftovers)} temporary files left by an interrupted run")
         self.session.run(commands)
 
-    def upload(self, to_send, local):
+    def upload(self, to_send, local, remote):
         """Put each file under its temporary name, then rename the complete ones; {path: problems}."""
+        self.recorded |= {self.temp(path) for path in to_send}
+        self.record.write(self.recorded)  # before the first put: every temporary name is ours to clean up
+
         def put(path):
-            temp = quoted(smb_path(self.folder, temp_name(path)))
+            temp = quoted(smb_path(self.folder, self.temp(path)))
             return [self.put_line(path), f"utimes {temp} -1 -1 {utimes_stamp(local[path].mtime)} -1"]
 
-        reasons = self.in_sessions(to_send, put)
+        reasons = {path: self.explain_put(path, problems) for path, problems in self.in_sessions(to_send, put).items()}
         listed, _ = self.session.listing()
         complete = [path for path in to_send
-                    if listed.get(temp_name(path)) == RemoteFile(local[path].size, int(local[path].mtime))]
+                    if listed.get(self.temp(path)) == RemoteFile(local[path].size, int(local[path].mtime))]
         for path in set(to_send) - set(complete):
             reasons.setdefault(path, ["the upload did not complete"])
+        for path in changed_meanwhile(complete, local, remote, listed):
+            reasons.setdefault(path, ["changed on the server during this run and newer there: kept the server's copy"])
 
         def finish(path):
-            temp = quoted(smb_path(self.folder, temp_name(path)))
             if path in reasons:  # a failed put may leave a truncated temporary file
-                return [f"del {temp}"] if temp_name(path) in listed else []
+                return [f"del {quoted(smb_path(self.folder, self.temp(path)))}"] if self.temp(path) in listed else []
             return [self.rename_line(path)]
 
         for path, problems in self.in_sessions(to_send, finish).items():
             reasons.setdefault(path, problems)
         return reasons
+
+    def explain_put(self, path, problems):
+        """A put refused by name is our temporary name being refused (the real name comes at the rename)."""
+        if any("NT_STATUS_OBJECT_NAME_NOT_FOUND opening remote file" in problem for problem in problems):
+            name = self.temp(path).rsplit("/", 1)[-1]
+            return [f"the server refuses the temporary upload name {name}: "
+                    f"the share's `veto files` setting probably matches it; allow names starting with {TEMP_PREFIX}"]
+        return problems
 
     def in_sessions(self, paths, commands_for):
         """Run each path's commands, spread over up to `sessions` smbclient sessions side by side."""
@@ -200,15 +243,35 @@ class SmbJob:
                 reasons.update(found)
         return reasons
 
-    def in_one_session(self, paths, commands_for):
+    def in_one_session(self, paths, commands_for, retry=True):
+        """{path: problems} for the paths' commands in one session; a session whose connection breaks is
+        followed by one more for the files it did not finish, so one lost connection fails no other file."""
         commands = [MARKER.format(START)]
         for index, path in enumerate(paths):
             commands += [*commands_for(path), MARKER.format(index)]
         try:
-            lines = self.session.run(commands)
+            return problems_by_file(self.session.run(commands), paths)
+        except Unreachable as error:
+            lines = getattr(error, "lines", None)
+            if not retry or lines is None:
+                return {path: [str(error)] for path in paths}
+            rest = unfinished(lines, paths)
+            self.log.warning(f"{error}; trying the {len(rest)} files that session did not finish once more")
+            problems = {path: found for path, found in problems_by_file(lines, paths).items() if path not in rest}
+            return {**problems, **self.in_one_session(rest, commands_for, retry=False)}
         except TransportError as error:  # the session broke: the next listing tells what arrived
             return {path: [str(error)] for path in paths}
-        return problems_by_file(lines, paths)
+
+    def clean_up(self, remote, remote_folders):
+        """Delete the temporary files of ours the latest listing still shows (a rename the server refused);
+        keep in the record only those, until a listing shows them gone."""
+        still_there = {path for path in self.recorded if path in remote or path in remote_folders}
+        files = sorted(path for path in still_there if path in remote)
+        if files:
+            self.session.run([f"del {quoted(smb_path(self.folder, path))}" for path in files])
+        if still_there != self.recorded:
+            self.record.write(still_there)
+        self.recorded = still_there
 
     def confirm(self, to_send, local, remote, reasons):
         """A file counts as sent when a fresh listing shows it with the local size and time."""
@@ -240,6 +303,12 @@ class SmbJob:
             removed += 1
         self.log.info(f"removed {removed} local files confirmed on the server (remove_from_local)")
         self.tally.removed = removed
+
+
+def changed_meanwhile(paths, local, remote, listed):
+    """The paths whose server copy changed since the first listing and is now newer than ours (--update)."""
+    return [path for path in paths if listed.get(path) is not None and listed.get(path) != remote.get(path)
+            and not needs_transfer(local[path], listed[path])]
 
 
 def only(paths, local, skipped):
