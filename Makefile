@@ -6,13 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BACKUP := $(PY) scripts/backup_system.py
 STAMP := $(VENV)/.installed
-RUN_TOOLS := rsync:rsync smbclient:smbclient
-TEST_TOOLS := $(RUN_TOOLS) samba:smbd openssh-server:sshd openssh-client:ssh zip:zip unzip:unzip cron:crontab
+CONFIG ?= $(or $(BACKUP_SYSTEM_CONFIG),config/config.yaml)
+# `make run`: what the config's enabled destinations drive (rsync, smbclient, ssh), printed by
+# `python -m backup_system.config --tools`; `make test`: every program the test servers need.
+TEST_TOOLS := rsync:rsync smbclient:smbclient samba:smbd openssh-server:sshd openssh-client:ssh zip:zip \
+	unzip:unzip cron:crontab
 
 .PHONY: setup setup-test run backup backup-dry backup-smb backup-box backup-secured test lint bench
 
 setup: $(STAMP)
-	@scripts/install_system_tools.sh $(RUN_TOOLS)
+	@scripts/install_system_tools.sh $$($(PY) -m backup_system.config --tools "$(CONFIG)")
 	@$(PY) -m compileall -q src  # byte-code ready, new modules too, even where PYTHONDONTWRITEBYTECODE is set
 
 setup-test: $(STAMP)

@@ -57,7 +57,7 @@ backups:
     data: {{path: data}}
   compression: {{enabled: {enabled}, format: zip, output_dir: archives}}
   destinations:
-    secured: {{base_path: {destination}}}
+    secured: {{base_path: {destination}, create: true}}
 """
 
 

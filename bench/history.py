@@ -35,7 +35,7 @@ backups:
     data: {path: src}
     more: {path: src2}
   destinations:
-    secured: {base_path: ours}
+    secured: {base_path: ours, create: true}
 """
 # The same command line, in one process, with or without the history steps and the verdict line.
 PROBE = """\

@@ -36,10 +36,10 @@ backups:
   sources:
     data: {path: src}
   destinations:
-    secured: {base_path: ours}
+    secured: {base_path: ours, create: true}
 """
 # The same without rsync's --partial-dir, whose per-file check is most of rsync's own extra cost.
-CONFIG_NO_PARTIAL_YAML = CONFIG_YAML.replace("{base_path: ours}", "{base_path: ours_no_partial, keep_partial: false}")
+CONFIG_NO_PARTIAL_YAML = CONFIG_YAML.replace("{base_path: ours, create: true}", "{base_path: ours_no_partial, create: true, keep_partial: false}")
 
 
 def parse_args():

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system programs backup_system drives, when missing.
-# Usage: install_system_tools.sh PACKAGE:COMMAND ...   (e.g. rsync:rsync samba:smbd)
+# Usage: install_system_tools.sh PACKAGE:COMMAND ...   (e.g. rsync:rsync samba:smbd); none: nothing to do.
+# `make setup` passes what the config's enabled destinations need (python -m backup_system.config --tools).
 # As root with apt-get: installs what is missing. Otherwise: one line saying what to install.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"

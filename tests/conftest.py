@@ -32,6 +32,14 @@ AWKWARD_NAMES = [
 SOURCES = {"csvs": {"path": "../data/csvs", "exclude": ["*.tmp"]}, "results": {"path": "../data/results"}}
 
 
+def with_create(settings):
+    """`create: true` for a destination sending to a local folder, when it does not say."""
+    base = settings.get("base_path") if isinstance(settings, dict) else None
+    if not isinstance(base, str) or "create" in settings or base.startswith(("smb:", "//")) or ":" in base.split("/")[0]:
+        return settings
+    return {**settings, "create": True}
+
+
 class Lab:
     """A temporary lab: data folders, a config file, and the backup command run against them."""
 
@@ -64,9 +72,13 @@ class Lab:
 
     def write_backups(self, destinations, sources=None, **settings):
         """Write the config: name lab, log and state beside the config folder, sources (default SOURCES),
-        these destinations, and any other `backups:` settings (enabled=False, ...)."""
+        these destinations, and any other `backups:` settings (enabled=False, ...).
+
+        A destination whose base_path is a local folder of the lab gets `create: true` unless it says
+        otherwise: the test means a folder inside the lab that the first run makes."""
         import yaml
 
+        destinations = {name: with_create(settings_) for name, settings_ in destinations.items()}
         backups = {"name": "lab", "log_file": "../logs/backup.log", "state_dir": "../state", **settings,
                    "sources": SOURCES if sources is None else sources, "destinations": destinations}
         return self.write_config(yaml.safe_dump({"backups": backups}, allow_unicode=True, sort_keys=False))

@@ -1,7 +1,10 @@
 """One run at a time per config: an flock on `<state_dir>/<name>.lock`.
 
-The kernel drops an flock when its process dies, so a lock file left by a dead run is
-simply taken over; its content (pid and start time) only serves the messages.
+The kernel drops an flock when the last process holding it ends, so a lock file left by a
+dead run is simply taken over; its content (pid and start time) only serves the messages.
+Every program the run starts inherits the lock (HELD_BY_CHILDREN, read by proc.start): when only the Python
+process is killed (the out-of-memory killer does that), its rsync keeps the lock until it
+ends, and a new run stops with exit 3 naming it instead of writing the same target beside it.
 """
 
 import fcntl
@@ -9,6 +12,8 @@ import os
 import time
 
 from .errors import ConfigError, LockHeld
+
+HELD_BY_CHILDREN = set()  # file descriptors every child process inherits: the lock while it is held
 
 
 class RunLock:
@@ -31,18 +36,44 @@ class RunLock:
         except BlockingIOError:
             holder = os.read(fd, 200).decode("utf-8", "replace").split()
             os.close(fd)
-            pid, started = (holder + ["?", "?"])[0], " ".join(holder[1:]) or "?"
-            raise LockHeld(f"another backup is running (pid {pid}, started {started}); lock: {self.path}") from None
+            raise LockHeld(held_message(self.path, holder)) from None
         previous = os.read(fd, 200).decode("utf-8", "replace").split()
         if previous:
             self.log.info(f"took over a stale lock left by pid {previous[0]} (that process is gone)")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
         self.fd = fd
+        HELD_BY_CHILDREN.add(fd)
         return self
 
     def __exit__(self, *exc):
+        HELD_BY_CHILDREN.discard(self.fd)
         os.ftruncate(self.fd, 0)
-        os.close(self.fd)  # closing releases the flock
+        os.close(self.fd)  # closing releases the flock (once no child of ours holds it either)
         self.fd = None
         return False
+
+
+def held_message(path, holder):
+    """Who holds the lock: the run named in the file, or, when it is gone, the programs it left running."""
+    pid, started = (holder + ["?", "?"])[0], " ".join(holder[1:]) or "?"
+    running = f"another backup is running (pid {pid}, started {started})"
+    if not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+        return f"{running}; lock: {path}"
+    children = ", ".join(f"{name} (pid {child})" for child, name in holders(path)) or "a program it started"
+    return (f"{running}: that process was killed, but {children} still holds the lock and may be writing; "
+            f"wait for it to end (or stop it); lock: {path}")
+
+
+def holders(path):
+    """(pid, program name) of each process with the lock file open, from /proc."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            names = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == os.path.abspath(path) for fd in names):
+                with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as stream:
+                    found.append((int(pid), stream.read().strip()))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found

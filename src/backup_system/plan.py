@@ -40,20 +40,39 @@ def select_destinations(config, only=()):
     return enabled, notes
 
 
-def expand_sources(spec):
-    """The concrete folders of one configured source: itself, or each direct subfolder of its roots."""
+def expand_sources(spec, notes=None):
+    """The concrete folders of one configured source: itself, or each direct subfolder of its roots.
+
+    A child that is a symbolic link to a folder inside the same root is followed; one that leads out of
+    the root (or to the root itself) is not backed up, and a line in `notes` says so.
+    """
     if spec.path is not None:
         return [Source(spec.name, spec.path, spec.exclude)]
     sources = []
     for root in spec.roots:
         try:
-            children = sorted(entry.name for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False))
+            entries = sorted(os.scandir(root), key=lambda entry: entry.name)
+            children = [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)
+                        or linked_inside(entry, root, spec.name, notes)]
         except OSError:
             sources.append(Source(spec.name, root, spec.exclude))  # fails in its job, with the reason
             continue
         sources.extend(Source(f"{spec.name}/{child}", os.path.join(root, child), spec.exclude) for child in children)
     check_distinct(spec, sources)
     return sources
+
+
+def linked_inside(entry, root, spec_name, notes):
+    """Whether a roots child is a symbolic link to a folder below its root; a note for one that is not."""
+    if not (entry.is_symlink() and entry.is_dir()):
+        return False
+    real, real_root = os.path.realpath(entry.path), os.path.realpath(root)
+    if real != real_root and is_inside(real, real_root):
+        return True
+    if notes is not None:
+        notes.append(f"source {spec_name}: {entry.path} is a symbolic link to {real}, not to a folder "
+                     f"below its root: not backed up (make that folder a source of its own to back it up)")
+    return False
 
 
 def check_distinct(spec, sources):
@@ -67,8 +86,10 @@ def check_distinct(spec, sources):
 
 
 def check_not_inside(job, compression_folder):
-    """A backup inside its own source would hold itself again every run."""
-    if not is_remote_location(job.target) and is_inside(job.target, job.source.path):
+    """A backup inside its own source would hold itself again every run; real paths are compared, so a
+    destination reached through a symbolic link into its source is refused too."""
+    if not is_remote_location(job.target) and (is_inside(job.target, job.source.path) or is_inside(
+            os.path.realpath(job.target), os.path.realpath(job.source.path))):
         raise ConfigError(f"backups.destinations.{job.destination.name}: {job.target} is inside the source "
                           f"{job.source.name} ({job.source.path}): the backup would copy itself every run")
     if job.compressed and is_inside(compression_folder, job.source.path):
@@ -120,7 +141,7 @@ def uses_compression(destination, config, compress=None):
 def build_jobs(config, only=(), dry_run=False, compress=None):
     """Every (destination, source) job of this run, in config order, plus notes on what is skipped."""
     destinations, notes = select_destinations(config, only)
-    expanded = {name: expand_sources(spec) for name, spec in config.sources.items()}
+    expanded = {name: expand_sources(spec, notes) for name, spec in config.sources.items()}
     jobs = []
     for destination in destinations:
         compressed = uses_compression(destination, config, compress)

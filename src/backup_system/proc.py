@@ -14,11 +14,10 @@ import time
 from collections import deque, namedtuple
 
 from .errors import TransportError
+from .lock import HELD_BY_CHILDREN
 
 Result = namedtuple("Result", "returncode stderr_lines seconds timed_out")
 STDERR_LINES_KEPT = 10000
-
-
 def redact(argv, secrets=()):
     """The argument list as it may be logged: every secret replaced by ***."""
     return [mask(argument, secrets) for argument in argv]
@@ -77,6 +76,7 @@ def start(argv, *, log, secrets=(), env=None, cwd=None, stdin=False, merge_stder
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             env=_environment(env) if env else None,
             cwd=cwd,
+            pass_fds=tuple(HELD_BY_CHILDREN),  # the run's lock: see lock.py
         )
     except FileNotFoundError:
         raise TransportError(f"{argv[0]} is not installed or not on PATH (run make setup)") from None

@@ -142,7 +142,7 @@ class LocalRsync(Destination):
 
     def partial_path(self, relative):
         source, _, rest = relative.partition("/")
-        return self.path(source) / ".rsync-partial" / rest  # one partial folder at the top of the target
+        return self.path(source) / ".backup_system-partial" / "resume" / rest.rpartition("/")[2]  # ours
 
 
 class RsyncOverSsh(LocalRsync):
@@ -157,8 +157,8 @@ class RsyncOverSsh(LocalRsync):
         super().__init__(folder)
         self.server = SshServer(self.folder / "sshd")
 
-    def settings(self, lab):
-        return {"base_path": self.base_path, "ssh_command": self.server.ssh_command}
+    def settings(self, lab):  # create: the server's folder `lab` is made by the first backup
+        return {"base_path": self.base_path, "ssh_command": self.server.ssh_command, "create": True}
 
     @property
     def base_path(self):
@@ -168,8 +168,8 @@ class RsyncOverSsh(LocalRsync):
         return f"{self.base_path}/{source}"
 
     def partial_path(self, relative):
-        folder, _, name = relative.rpartition("/")
-        return self.path(folder) / ".rsync-partial" / name  # rsync's own, in the file's folder
+        source, _, rest = relative.partition("/")
+        return self.path(source) / ".backup_system-partial" / rest.rpartition("/")[2]  # ours, at the top
 
 
 class Samba(Destination):

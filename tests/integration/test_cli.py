@@ -18,7 +18,7 @@ backups:
     csvs: {path: ../data/csvs}
     results: {path: ../data/results}
   destinations:
-    secured: {base_path: ../backups/secured}
+    secured: {base_path: ../backups/secured, create: true}
     box: {remote: Box-Folder, folder: Lab, enabled: false}
 pipeline:
   command: [python3, -c, "open('data/csvs/from_pipeline.csv', 'w').write('p\\\\n')"]
@@ -209,11 +209,11 @@ def lab_config(**changes):
 @pytest.mark.parametrize("changes, message", [
     ({"  state_dir: ../state\n": "  state_dir: ../state\n  compression: {enabled: true, level: 42}\n"},
      "backups.compression.level: expected 1 to 9, got 42"),
-    ({"    secured: {base_path: ../backups/secured}": "    secured: {base_path: ../data/csvs/backup}"},
+    ({"    secured: {base_path: ../backups/secured, create: true}": "    secured: {base_path: ../data/csvs/backup}"},
      "backups.destinations.secured: "),
     ({"  state_dir: ../state\n": "  state_dir: ../state\n  compression: {enabled: true, output_dir: ../data/results/z}\n"},
      "backups.compression.output_dir: "),
-    ({"    secured: {base_path: ../backups/secured}": "    secured: {base_path: ../backups/secured, timeout: .inf}"},
+    ({"    secured: {base_path: ../backups/secured, create: true}": "    secured: {base_path: ../backups/secured, timeout: .inf}"},
      "backups.destinations.secured.timeout: expected a positive number up to 100000000, got"),
     ({"    csvs: {path: ../data/csvs}": "    '..': {path: ../data/csvs}"}, "'..' cannot name a source"),
     ({"  name: lab\n": "  name: \"a\\0b\"\n"}, "backups.name: holds a NUL character"),
@@ -228,7 +228,7 @@ def test_impossible_settings_are_one_line_and_exit_2(piped_lab, changes, message
 
 
 def test_a_backup_inside_its_own_source_is_named_as_such(piped_lab):
-    piped_lab.write_config(lab_config(**{"    secured: {base_path: ../backups/secured}":
+    piped_lab.write_config(lab_config(**{"    secured: {base_path: ../backups/secured, create: true}":
                                          "    secured: {base_path: ../data/csvs/backup}"}))
     assert f"{piped_lab.path('data/csvs/backup/csvs')} is inside the source csvs" in piped_lab.run().stderr
 

@@ -37,7 +37,7 @@ def test_notebook_dry_run_shows_the_report_table_and_sends_nothing(lab, monkeypa
             csvs: {path: ../data/csvs}
             results: {path: ../data/results}
           destinations:
-            secured: {base_path: ../backups/secured}
+            secured: {base_path: ../backups/secured, create: true}
         """)
     monkeypatch.setenv("BACKUP_SYSTEM_CONFIG", str(config))  # the kernel process inherits it
 

@@ -6,13 +6,19 @@ here: a failing job or file among working ones, locks, --only, --json, the log a
 """
 
 import fcntl
+import getpass
 import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 
 import pytest
 
 from tests.conftest import assert_no_traceback, job_of, run_as_nobody, tree
+from tests.integration.rclone_servers import mount_tmpfs, unmount
+from tests.integration.sshd import SshServer
 
 SECURED = {"secured": {"base_path": "../backups/secured"}}
 
@@ -120,9 +126,188 @@ def test_a_transfer_past_its_timeout_fails_only_that_job(secured_lab):
     secured_lab.write("data/csvs/big.bin", b"x" * (8 << 20))
     secured_lab.write_backups({"secured": {"base_path": "../backups/secured", "timeout": 1,
                                            "rsync_options": ["--bwlimit=1m"]}})
+    result = secured_lab.run("--json")
+    assert result.returncode == 1
+    csvs = job_of(result, "secured", "csvs")
+    assert csvs["error"] == "rsync stopped after the 1 s timeout"
+    assert "big.bin" not in csvs["sent"] and csvs["bytes_sent"] < 8 << 20  # the cut-off big.bin is not counted
+    assert_no_traceback(result)
+
+
+# --- what did not arrive is named; our machinery swallows no name (issue 15) ---------------------------
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    """A destination disk mounted read-only (a bind mount), already holding the target folder."""
+    disk = tmp_path / "ro-disk"
+    (disk / "secured" / "csvs").mkdir(parents=True)
+    subprocess.run(["mount", "--bind", str(disk), str(disk)], check=True)
+    subprocess.run(["mount", "-o", "remount,ro,bind", str(disk)], check=True)
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    disk = tmp_path / "small-disk"
+    mount_tmpfs(disk, "200k")
+    yield disk
+    unmount(disk)
+
+
+def test_a_read_only_target_names_the_users_files_permission_denied_and_claims_none_sent(secured_lab, read_only_disk):
+    secured_lab.write_backups({"secured": {"base_path": str(read_only_disk / "secured")}}, sources={
+        "csvs": {"path": "../data/csvs"}})
+    result = secured_lab.run("--json")
+    assert result.returncode == 1
+    csvs = job_of(result, "secured", "csvs")
+    assert csvs["sent"] == [] and csvs["files_sent"] == 0
+    assert [failure["path"] for failure in csvs["failures"]] == ["a.csv"]  # the user's name, not .a.csv.XXXXXX
+    assert csvs["failures"][0]["reason"].startswith("permission denied")
+    assert tree(read_only_disk) == {}
+
+
+def test_a_full_disk_names_each_file_that_did_not_arrive_disk_full(secured_lab, small_disk):
+    secured_lab.write("data/csvs/big.bin", os.urandom(400 << 10))
+    secured_lab.write("data/csvs/zz.csv", "after the big one\n")
+    (small_disk / "secured").mkdir()
+    secured_lab.write_backups({"secured": {"base_path": str(small_disk / "secured")}}, sources={
+        "csvs": {"path": "../data/csvs"}})
+    for _ in range(2):  # and again: a rerun claims nothing either
+        csvs = job_of(secured_lab.run("--json"), "secured", "csvs")
+        arrived = set(tree(small_disk / "secured" / "csvs"))
+        assert set(csvs["sent"]) <= arrived and "big.bin" not in arrived
+        assert ("big.bin", "disk full") in {(item["path"], item["reason"]) for item in csvs["failures"]}
+        assert csvs["status"] in ("partial", "failed")
+
+
+def test_a_file_deleted_during_the_run_is_a_note_and_the_job_is_ok(secured_lab):
+    secured_lab.write("data/csvs/big.bin", os.urandom(3 << 20))
+    secured_lab.write("data/csvs/zz-gone.csv", "deleted midway\n")
+    secured_lab.write_backups({"secured": {"base_path": "../backups/secured", "rsync_options": ["--bwlimit=2m"]}})
+    process = secured_lab.start("--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.7)  # rsync has its file list and is busy with big.bin
+    os.remove(secured_lab.path("data/csvs/zz-gone.csv"))
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, out + err
+    csvs = job_of(subprocess.CompletedProcess([], 0, out, err), "secured", "csvs")
+    assert (csvs["status"], csvs["failures"], sorted(csvs["sent"])) == ("ok", [], ["a.csv", "big.bin"])
+    assert "zz-gone.csv: deleted during the backup, so not sent (not an error of the backup)" in err
+
+
+def test_a_users_rsync_partial_folder_is_sent_over_ssh_and_locally(secured_lab, tmp_path):
+    secured_lab.write("data/csvs/.rsync-partial/mine.csv", "a user's folder\n")
+    secured_lab.write("data/csvs/.backup_system-partial/also mine.csv", "even this name\n")
+    with SshServer(tmp_path / "sshd") as server:
+        remote = f"{getpass.getuser()}@127.0.0.1:{tmp_path / 'server'}"
+        (tmp_path / "server").mkdir()
+        secured_lab.write_backups({**SECURED, "server": {"base_path": remote, "ssh_command": server.ssh_command}})
+        result = secured_lab.run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    for landed in (secured_lab.path("backups/secured/csvs"), tmp_path / "server" / "csvs"):
+        assert tree(landed) == tree(secured_lab.path("data/csvs"))  # every user name, no folder of ours
+
+
+# --- a destination's own folder is never made unless asked; never inside its source -------------------
+
+def test_a_missing_base_path_fails_asking_whether_the_disk_is_mounted(secured_lab, tmp_path):
+    secured_lab.write_backups({"secured": {"base_path": str(tmp_path / "unmounted" / "lab"), "create": False}})
     result = secured_lab.run()
     assert result.returncode == 1
-    assert "secured/csvs: FAILED: rsync stopped after the 1 s timeout" in result.stdout
-    assert_no_traceback(result)
-    csvs = job_of(secured_lab.run("--json"), "secured", "csvs")
-    assert csvs["sent"] == [] and csvs["bytes_sent"] == 0  # the cut-off big.bin is not counted as sent
+    assert (f"secured/csvs: FAILED: {tmp_path / 'unmounted' / 'lab'} does not exist: is the disk or share "
+            f"mounted?") in result.stdout
+    assert not (tmp_path / "unmounted").exists()
+    (tmp_path / "unmounted" / "lab").mkdir(parents=True)  # mounted now: the folders below it are made
+    assert secured_lab.run().returncode == 0
+    assert (tmp_path / "unmounted" / "lab" / "csvs" / "a.csv").exists()
+
+
+def test_a_missing_base_path_over_ssh_is_not_made_either_unless_create(secured_lab, tmp_path):
+    with SshServer(tmp_path / "sshd") as server:
+        remote = f"{getpass.getuser()}@127.0.0.1:{tmp_path / 'srv' / 'lab'}"
+        secured_lab.write_backups({"server": {"base_path": remote, "ssh_command": server.ssh_command}},
+                                  sources={"csvs": {"path": "../data/csvs"}, "scans": {"roots": ["../data"]}})
+        result = secured_lab.run()
+        assert result.returncode == 1
+        assert result.stdout.count(f"{remote} does not exist: is the disk or share mounted?") == 3
+        assert not (tmp_path / "srv").exists()
+        secured_lab.write_backups({"server": {"base_path": remote, "ssh_command": server.ssh_command,
+                                              "create": True}})
+        assert secured_lab.run().returncode == 0
+    assert (tmp_path / "srv" / "lab" / "csvs" / "a.csv").exists()
+
+
+def test_a_destination_reached_through_a_symlink_into_its_source_is_refused(secured_lab):
+    os.symlink(secured_lab.path("data/csvs"), secured_lab.path("into-csvs"))
+    secured_lab.write_backups({"secured": {"base_path": "../into-csvs/backup"}})
+    result = secured_lab.run()
+    assert result.returncode == 2
+    assert "is inside the source csvs" in result.stderr
+    assert not secured_lab.path("data/csvs/backup").exists()
+
+
+# --- a run killed outright ------------------------------------------------------------------------------
+
+def test_killing_only_the_python_process_keeps_the_lock_until_its_rsync_ends(secured_lab):
+    secured_lab.write("data/csvs/big.bin", os.urandom(4 << 20))
+    secured_lab.write_backups({"secured": {"base_path": "../backups/secured", "rsync_options": ["--bwlimit=2m"]}})
+    process = secured_lab.start(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.8)  # rsync is sending big.bin
+    os.kill(process.pid, signal.SIGKILL)  # as the out-of-memory killer does: the Python process only
+    process.wait()
+    second = secured_lab.run()
+    assert second.returncode == 3, second.stdout + second.stderr
+    assert second.stderr.startswith(f"another backup is running (pid {process.pid}, started ")
+    assert "that process was killed, but rsync (pid" in second.stderr
+    deadline = time.monotonic() + 30
+    while secured_lab.run("--dry-run").returncode == 3 and time.monotonic() < deadline:
+        time.sleep(0.5)  # the orphaned rsync finishes big.bin, then lets go of the lock
+    third = secured_lab.run()
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert tree(secured_lab.path("backups/secured/csvs")) == tree(secured_lab.path("data/csvs"))
+
+
+def test_a_server_killed_mid_transfer_leaves_nothing_after_the_next_run(secured_lab, tmp_path):
+    big = os.urandom(6 << 20)
+    secured_lab.write("data/csvs/big.bin", big)
+    (tmp_path / "server").mkdir()
+    with SshServer(tmp_path / "sshd") as server:
+        settings = {"base_path": f"{getpass.getuser()}@127.0.0.1:{tmp_path / 'server'}",
+                    "ssh_command": server.ssh_command, "sources": ["csvs"]}
+        secured_lab.write_backups({"server": {**settings, "rsync_options": ["--bwlimit=2m"]}})
+        process = secured_lab.start(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: [path for path in (tmp_path / "server").rglob(".big.bin.*") if path.stat().st_size])
+        pids = server_side_rsyncs(tmp_path / "server")
+        for sig in (signal.SIGSTOP, signal.SIGKILL):  # the server side dies at once, as in a power cut
+            for pid in pids:
+                os.kill(pid, sig)
+        process.wait(timeout=30)
+        left = sorted(str(path) for path in (tmp_path / "server").rglob("*"))
+        assert [path for path in left if ".big.bin." in path], left  # rsync's leftover
+        secured_lab.write_backups({"server": settings})
+        result = secured_lab.run()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert tree(tmp_path / "server") == {"csvs/a.csv": b"1,2\n", "csvs/big.bin": big}
+    assert sorted(path.name for path in (tmp_path / "server").rglob("*")) == ["a.csv", "big.bin", "csvs"]
+
+
+def wait_for(found, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if found():
+            return
+        time.sleep(0.01)
+    raise AssertionError("never happened")
+
+
+def server_side_rsyncs(folder):
+    """The pids of the `rsync --server` processes writing into folder (ours only, found by their arguments)."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if argv[:2] == [b"rsync", b"--server"] and any(str(folder).encode() in word for word in argv):
+            pids.append(int(pid))
+    return pids

@@ -13,7 +13,7 @@ backups:
   sources:
     csvs: {path: ../data/csvs}
   destinations:
-    secured: {base_path: ../backups/secured}
+    secured: {base_path: ../backups/secured, create: true}
 """
 
 
@@ -62,7 +62,7 @@ def test_each_after_run_step_sees_the_record_and_a_failing_one_is_only_a_warning
     ("{base_path: 'smb://127.0.0.1/share', port: PORT}", "unreachable", "cannot reach //127.0.0.1/share"),
 ])
 def test_a_failed_job_says_what_kind_of_failure_it_was(record_lab, destination, kind, words):
-    record_lab.write_config(CONFIG.replace("{base_path: ../backups/secured}", destination.replace("PORT",
+    record_lab.write_config(CONFIG.replace("{base_path: ../backups/secured, create: true}", destination.replace("PORT",
                                                                                               str(free_port()))))
     job = run_backup(str(record_lab.config)).jobs[0]
     assert job.status == "failed" and job.error_kind == kind and words in job.error, job.error

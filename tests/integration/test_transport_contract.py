@@ -271,10 +271,7 @@ def assert_the_rerun_completes(lab, destination, big):
     assert destination.files() == destination.landed(lab, "csvs", "results")  # no temporary file left anywhere
 
 
-@kinds(xfail={
-    "rsync": "a killed local rsync leaves its temporary .big.bin.XXXXXX in the destination folder; the rerun "
-             "sends big.bin afresh and never removes it (nor resumes from it)",
-    "rclone-webdav": WEBDAV_TRUNCATES})
+@kinds(xfail={"rclone-webdav": WEBDAV_TRUNCATES})
 def test_a_run_killed_mid_transfer_leaves_no_truncated_file_and_the_rerun_completes(lab, destination):
     big = big_lab(lab, destination)
     process = lab.start(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -67,7 +67,7 @@ def lab_config(tmp_path, results_path):
     config = tmp_path / "config.yaml"
     config.write_text("backups:\n  name: lab\n  log_file: backup.log\n  state_dir: state\n"
                       f"  sources: {{data: {{path: data}}, results: {{path: {results_path}}}}}\n"
-                      "  destinations: {secured: {base_path: backups}}\n")
+                      "  destinations: {secured: {base_path: backups, create: true}}\n")
     return str(config)
 
 

@@ -19,7 +19,7 @@ backups:
   sources:
     csvs: {path: data}
   destinations:
-    secured: {base_path: backup}
+    secured: {base_path: backup, create: true}
     box: {remote: box, rclone_env: {RCLONE_CONFIG_BOX_PASS: hunter2-secret}}
   notifications:
     - {name: hook, type: webhook, url: 'https://hooks.lab.example/T0KEN'}

@@ -11,7 +11,7 @@ backups:
   sources:
     csvs: {path: data}
   destinations:
-    secured: {base_path: backup}
+    secured: {base_path: backup, create: true}
 """
 # Heavy or unused on a plain rsync run: each costs milliseconds the no-change budget does not have.
 # (The run is recorded in the history's journal; SQLite is for the commands that read it.)

@@ -87,6 +87,9 @@ CORE_FIELDS = (
     field(f"{DESTINATION}.enabled", "bool", True, "false: said once, not run"),
     field(f"{DESTINATION}.base_path", "location", None,
           "source S lands at base_path/S: a path, user@host:/path, or smb://host/share/dir"),
+    field(f"{DESTINATION}.create", "bool", False,
+          "true: make base_path (or a <source>_path) when it is missing; false: a missing one fails the job, "
+          "since it usually means a disk or share that is not mounted (folders below it are always made)"),
     field(f"{DESTINATION}.<source>_path", "location", None,
           "where one source lands instead of base_path/SOURCE, e.g. `csvs_path` for the source `csvs`"),
     field(f"{DESTINATION}.sources", "strings", None, "the sources this destination receives (default: all)"),

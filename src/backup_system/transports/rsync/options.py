@@ -6,7 +6,7 @@ from ...locations import is_smb_url
 
 FIELDS = (
     option("keep_partial", "bool", True,
-           "keep an interrupted file in .rsync-partial at the destination and resume it next run"),
+           "keep an interrupted file in .backup_system-partial at the top of the target and resume it next run"),
     option("ssh_command", "strings", None, "for user@host:/path: the ssh command as a list, e.g. [ssh, -p, '2222']"),
     option("rsync_options", "strings", (), "extra rsync arguments, e.g. ['--bwlimit=20m']"),
 )

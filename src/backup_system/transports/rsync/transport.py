@@ -1,49 +1,49 @@
 """Sending with rsync: a local folder, a mounted share, or user@host:/path over ssh.
 
-`rsync -a --update` does the incremental work; we read its itemized output (one line per
-changed item, in the C locale so odd bytes come back as \\#ooo escapes) and its --stats.
-The %b in --out-format makes rsync print a file's line when its transfer has finished,
-not when it starts, so a file cut off by a timeout or an interrupt is never counted as sent.
+`rsync -a --update` does the incremental work; output.py reads its itemized output and its
+--stats. The %b in --out-format makes rsync print a file's line when its data has been sent,
+not when it starts, so a file cut off by a timeout or an interrupt is never counted as sent;
+after a run with any error a dry run over the files claimed confirms which are really there.
+A destination's own folder (base_path, or a <source>_path) is never created unless the
+destination says `create: true`: a missing one is usually a disk or share not mounted.
 """
 
 import os
-import re
 
 from ... import proc
 from ...errors import DestinationFull, NotFound, Refused, TimedOut, TransportError, Unreachable
 from ...localtree import folder_problem
-from ...locations import is_remote_location
-from .. import Tally, Transport
+from ...locations import is_inside, is_remote_location
+from .. import Transport
+from . import partial
+from .output import OutputReader, unescape  # noqa: F401 (unescape: part of this module's face)
 
-PARTIAL_DIR = ".rsync-partial"
-ITEM = re.compile(r"^([<>ch.*][fdLDS][^|]{9})\|(\d+)\|\d+\|(.*)$")
-FILE_PROBLEM = re.compile(r'^rsync: (?:\[\w+\] )?(.*?) "(.*)"(?: failed)?: (.*?)(?: \(\d+\))?$')
-VANISHED = re.compile(r'^file has vanished: "(.*)"$')
-REGULAR_FILES = re.compile(r"^Number of files: \d+ \(reg: (\d+)")
-ESCAPE = re.compile(rb"\\#([0-7]{3})")
-# Failures of one file or folder; anything else on stderr fails the whole job.
-FILE_ACTIONS = ("send_files failed to open", "opendir", "readlink", "link_stat", "readdir", "recv_generator",
-                "mkstemp", "rename", "stat")
 EXIT_MEANINGS = {
     1: "syntax or usage error", 2: "protocol incompatibility", 3: "errors selecting input/output files",
     5: "error starting client-server protocol", 10: "error in socket I/O", 11: "error in file I/O",
     12: "error in rsync protocol data stream", 20: "interrupted", 30: "timeout in data send/receive",
     35: "timeout waiting for daemon connection", 255: "ssh could not connect",
 }
+NOT_MOUNTED = "{root} does not exist: is the disk or share mounted? (`create: true` on the destination lets " \
+              "backup_system make it)"
 
 
-def rsync_argv(job):
-    """The rsync command for one job; a pure function of the job, tested without running it."""
+def rsync_argv(job, partial_dir=None, temp_dir=None, resume=False, mkpath=True):
+    """The rsync command for one job; a pure function of its arguments, tested without running it.
+
+    partial_dir: the --partial-dir (by default partial.partial_dir); temp_dir: the --temp-dir, if any;
+    resume: the partial dir holds a piece to resume from, so delta transfer even locally; mkpath: make
+    missing folders above the target (only below the destination's own folder)."""
     options = job.destination.options
-    argv = ["rsync", "-a", "--update", "--mkpath", "--out-format=%i|%l|%b|%n", "--stats", "--no-h"]
+    argv = ["rsync", "-a", "--update", *(["--mkpath"] if mkpath else []), "--out-format=%i|%l|%b|%n",
+            "--stats", "--no-h"]
     if job.dry_run:
         argv.append("--dry-run")
-    if options.keep_partial:
-        argv.append(f"--partial-dir={partial_dir(job.target)}")
-    if options.ssh_command:
-        import shlex
-
-        argv.append("--rsh=" + shlex.join(options.ssh_command))
+    if options.keep_partial and not job.dry_run:
+        argv.append(f"--partial-dir={partial_dir or partial.partial_dir(job)}")
+        argv.extend([f"--temp-dir={temp_dir}"] if temp_dir else [])
+        argv.extend(["--no-whole-file"] if resume else [])
+    argv.extend(rsh_options(job))
     argv.extend(f"--exclude={pattern}" for pattern in job.source.exclude)
     if job.only_paths is not None:
         argv.extend(["--files-from=-", "--from0"])  # the paths come on stdin, NUL-separated: any name works
@@ -52,81 +52,23 @@ def rsync_argv(job):
     return argv
 
 
-def partial_dir(target):
-    """Where an interrupted file waits to be resumed.
+def rsh_options(job):
+    ssh_command = job.destination.options.ssh_command
+    if not ssh_command:
+        return []
+    import shlex
 
-    Locally, one folder at the top of the target: with an absolute partial dir rsync checks
-    one path per file instead of a partial folder inside every folder (0.56 s vs 0.82 s for
-    100,000 unchanged files); we remove it again when it is left empty. On a remote target
-    rsync's own per-folder .rsync-partial, which rsync cleans up itself.
-    """
-    return PARTIAL_DIR if is_remote_location(target) else os.path.join(target, PARTIAL_DIR)
+    return ["--rsh=" + shlex.join(ssh_command)]
 
 
-def _remove_if_empty(folder):
-    try:
-        os.rmdir(folder)
-    except OSError:
-        pass  # absent, or it still holds a partial file for the next run
-
-
-def unescape(name):
-    """rsync's \\#ooo escapes back to the file name's own bytes."""
-    if "\\#" not in name:
-        return name
-    raw = ESCAPE.sub(lambda match: bytes([int(match.group(1), 8)]), name.encode("utf-8", "surrogateescape"))
-    return raw.decode("utf-8", "surrogateescape")
-
-
-class OutputReader:
-    """Reads rsync's stdout and stderr lines into a Tally."""
-
-    def __init__(self, job, log):
-        self.job = job
-        self.tally = Tally()
-        self.log = log
-        self.regular_files = None
-        self.other_errors = []
-
-    def take_stdout(self, line):
-        item = ITEM.match(line)
-        if item:
-            code, size, name = item.groups()
-            if code[0] in "<>" and code[1] == "f":
-                name = unescape(name)
-                self.tally.sent[name] = int(size)
-                self.log.debug(f"{'would send' if self.job.dry_run else 'sent'} {name}")
-            return
-        count = REGULAR_FILES.match(line)
-        if count:
-            self.regular_files = int(count.group(1))
-
-    def take_stderr(self, lines):
-        for line in lines:
-            vanished = VANISHED.match(line)
-            problem = FILE_PROBLEM.match(line)
-            if vanished:
-                self.fail_file(vanished.group(1), "vanished during the backup")
-            elif problem and problem.group(1).startswith(FILE_ACTIONS) and "No space left" not in line:
-                self.fail_file(problem.group(2), problem.group(3))
-            elif line.strip() and not line.startswith("rsync error:"):
-                self.other_errors.append(line)
-
-    def fail_file(self, path, reason):
-        path = unescape(path)
-        for root in (self.job.source.path, self.job.target):
-            prefix = root.rstrip("/") + "/"
-            if path.startswith(prefix):
-                path = path[len(prefix):]
-                break
-        self.tally.failures.append((path, reason))
-        self.log.warning(f"not sent: {path}: {reason}")
-
-    def outcome(self):
-        tally = self.tally
-        if self.regular_files is not None:
-            tally.unchanged = max(0, self.regular_files - len(tally.sent) - len(tally.failures))
-        return tally.outcome()
+def destination_root(job):
+    """The destination's own folder this job lands in (base_path, or the source's <source>_path), or None
+    when the target is elsewhere (a mounted share)."""
+    spec = job.source.name.split("/", 1)[0]
+    for root in (job.destination.paths.get(spec), job.destination.base_path):
+        if root and is_inside(job.target.rstrip("/"), root.rstrip("/")):
+            return root.rstrip("/") or "/"
+    return None
 
 
 class Rsync(Transport):
@@ -139,20 +81,85 @@ class Rsync(Transport):
         problem = folder_problem(job.source.path)
         if problem:
             raise NotFound(problem)
+        remote = is_remote_location(job.target)
+        mkpath = self.check_root(job, remote)
+        keep = job.destination.options.keep_partial and not job.dry_run
+        if remote:
+            unfinished = keep and partial.begin_remote(job)
+            done, returncode = self.transfer(job, rsync_argv(job, mkpath=mkpath))
+            if keep and returncode in (0, 24):
+                partial.end_remote(job, unfinished, rsh_options(job), self.log)
+            return done
+        folder = partial.our_folder(job)
+        usable, resume = partial.prepare_local(folder) if keep else (False, False)
+        returncode = None
+        try:
+            argv = rsync_argv(job, partial.partial_dir(job), folder if usable else None, resume)
+            done, returncode = self.transfer(job, argv)
+        finally:
+            if keep:
+                partial.finish_local(folder, clean=returncode in (0, 24))
+        return done
+
+    def check_root(self, job, remote):
+        """Refuse a missing destination folder; True when folders above the target may be made (--mkpath).
+
+        Over ssh, a target right inside the destination's folder needs no --mkpath (rsync makes the last
+        folder only, and fails when the one above is missing); a deeper one is checked with one listing."""
+        root = destination_root(job)
+        if job.destination.create or root is None:
+            return True
+        if not remote:
+            if not os.path.isdir(root):
+                raise NotFound(NOT_MOUNTED.format(root=root))
+            return True
+        if os.path.dirname(job.target.rstrip("/")) == root:
+            return False
+        ran = proc.run(["rsync", "--list-only", "--dirs", "--exclude=*", *rsh_options(job), root + "/"],
+                       timeout=self.destination.timeout, log=self.log, env={"LC_ALL": "C"})
+        if ran.returncode == 23 or any("No such file or directory" in line for line in ran.stderr_lines):
+            raise NotFound(NOT_MOUNTED.format(root=root))
+        return True
+
+    def transfer(self, job, argv):
+        """Run rsync; the job's Outcome and rsync's exit code, or raise what went wrong with what was done."""
         reader = OutputReader(job, self.log)
         timeout = self.destination.timeout
-        ran = proc.run(rsync_argv(job), timeout=timeout, log=self.log, env={"LC_ALL": "C"},
-                           on_line=reader.take_stdout, input_bytes=paths_input(job.only_paths))
+        ran = proc.run(argv, timeout=timeout, log=self.log, env={"LC_ALL": "C"}, on_line=reader.take_stdout,
+                       input_bytes=paths_input(job.only_paths))
         reader.take_stderr(ran.stderr_lines)
+        if ran.returncode and (reader.tally.sent or reader.receiving_reason) and not job.dry_run:
+            self.confirm(job, reader)
         done = reader.outcome()
         if ran.timed_out:
             raise TimedOut(f"rsync stopped after the {timeout:g} s timeout", done)
+        if missing_root(job, ran.returncode, reader.other_errors):
+            raise NotFound(NOT_MOUNTED.format(root=destination_root(job)), done)
         if ran.returncode not in (0, 23, 24) or (ran.returncode and reader.other_errors):
-            kind = failure(ran.returncode, reader.other_errors)
-            raise kind(explain(ran.returncode, reader.other_errors), done)
-        if job.destination.options.keep_partial and not is_remote_location(job.target):
-            _remove_if_empty(partial_dir(job.target))
-        return done
+            kind = failure(ran.returncode, reader.other_errors, reader.receiving_reason)
+            raise kind(explain(ran.returncode, reader.other_errors, reader.receiving_reason), done)
+        return done, ran.returncode
+
+    def confirm(self, job, reader):
+        """After an error, a dry run says which files are not at the destination: of those claimed sent, or,
+        when the destination refused to write (full, read-only), of the whole source."""
+        check = OutputReader(job._replace(dry_run=True), self.log)
+        claimed = tuple(reader.tally.sent)
+        paths = None if reader.receiving_reason else claimed
+        ran = proc.run(rsync_argv(job._replace(dry_run=True, only_paths=paths), mkpath=False),
+                       timeout=self.destination.timeout, log=self.log, env={"LC_ALL": "C"},
+                       on_line=check.take_stdout, input_bytes=paths_input(paths))
+        if ran.returncode not in (0, 23, 24):
+            reader.confirm(claimed, "not confirmed at the destination (it could not be checked after the error)")
+        else:
+            reader.confirm(tuple(check.tally.sent))
+
+
+def missing_root(job, returncode, errors):
+    """rsync could not make the target because the destination's folder is missing (over ssh)."""
+    root = destination_root(job)
+    return (root is not None and not job.destination.create and returncode in (3, 11, 23)
+            and any(" mkdir " in line and "No such file or directory" in line for line in errors))
 
 
 def paths_input(paths):
@@ -162,9 +169,9 @@ def paths_input(paths):
     return b"".join(path.encode("utf-8", "surrogateescape") + b"\0" for path in paths)
 
 
-def explain(returncode, errors):
+def explain(returncode, errors, receiving_reason=None):
     """One line saying why rsync failed: its own first complaint, else what its exit code means."""
-    first = first_complaint(errors)
+    first = (receiving_reason and f"the destination cannot store files: {receiving_reason}") or first_complaint(errors)
     meaning = "ssh could not connect" if first and first.startswith("ssh:") else EXIT_MEANINGS.get(returncode, "failed")
     return f"{first} (rsync exit {returncode}: {meaning})" if first else f"rsync exit {returncode}: {meaning}"
 
@@ -174,13 +181,13 @@ def first_complaint(errors):
                 errors[0] if errors else None)
 
 
-def failure(returncode, errors):
+def failure(returncode, errors, receiving_reason=None):
     """The kind of a failed run, from rsync's exit code and its first complaint."""
-    first = first_complaint(errors) or ""
+    first = (first_complaint(errors) or "") + " " + (receiving_reason or "")
     if returncode == 255 or first.startswith("ssh:"):
         return Unreachable
-    if "No space left" in first or "Disk quota exceeded" in first:
+    if "No space left" in first or "Disk quota exceeded" in first or "disk full" in first:
         return DestinationFull
-    if "Permission denied" in first:
+    if "Permission denied" in first or "permission denied" in first:
         return Refused
     return TransportError
