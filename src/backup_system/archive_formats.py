@@ -5,6 +5,7 @@ stage is on every run's path, compression on or not.
 """
 
 import os
+import re
 import stat
 import time
 
@@ -21,6 +22,37 @@ ALREADY_COMPRESSED = frozenset(
     ".png .jpg .jpeg .gif .webp .heic .avif .jp2 .gz .tgz .bz2 .xz .zst .lz4 .zip .7z .rar .jar .whl "
     ".mp4 .m4v .mov .mkv .webm .avi .mp3 .m4a .aac .ogg .opus .flac".split())
 
+
+
+# What no archive keeps as it is: bytes that are not UTF-8 (os.fsdecode's stand-ins) and control characters;
+# 7z also takes '\\' for a folder separator.
+UNSTORABLE = {"zip": re.compile("[\x00-\x1f\x7f\udc80-\udcff]"),
+              "7z": re.compile("[\x00-\x1f\x7f\\\\\udc80-\udcff]")}
+
+
+def refusal(name, fmt):
+    """Why a file of this relative name cannot go in a `fmt` archive and come back out under its own name, or None."""
+    found = UNSTORABLE[fmt].search(name)
+    if found is None:
+        return None
+    if "\udc80" <= found.group() <= "\udcff":
+        return "name is not valid UTF-8, cannot be stored in an archive"
+    if found.group() == "\\":
+        return "name holds '\\', which 7z takes for a folder separator; a zip archive can store it"
+    return "name holds a control character, which unzip and 7-Zip drop or change when unpacking"
+
+
+def storable(files, fmt):
+    """The files a `fmt` archive can hold under their own names, and (name, reason) for each of the others.
+
+    One search over all the names first: the everyday tree has none to refuse, and a search per name
+    would cost the no-change check about as much as the rest of it.
+    """
+    if not UNSTORABLE[fmt].search("/".join(files)):
+        return files, []
+    refused = [(name, reason) for name in files if (reason := refusal(name, fmt))]
+    left_out = {name for name, _ in refused}
+    return {name: local for name, local in files.items() if name not in left_out}, refused
 
 
 def open_regular(path):

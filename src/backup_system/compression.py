@@ -24,7 +24,7 @@ import time
 from collections import namedtuple
 
 from . import localtree
-from .archive_formats import WRITERS, check_archive
+from .archive_formats import WRITERS, check_archive, storable
 from .errors import CompressionError
 from .versions import expired
 
@@ -60,6 +60,9 @@ def build_archive(source, output_dir, fmt, level, keep, log, dry_run=False, now=
     if problem:
         raise CompressionError(f"cannot archive {source.name}: {problem}")
     files, skipped = localtree.scan(source.path, source.exclude)
+    # refused by name before the no-change check, so a refused file does not make every run a new archive
+    files, refused = storable(files, fmt)
+    skipped += refused
     entries = without_gc(manifest_entries, files)
     folder = archive_folder(output_dir, source.name)
     newest = newest_archive(folder)

@@ -9,12 +9,13 @@ Jupyter notebook, and is what after-run hooks (history, notices) are given.
 from collections import namedtuple
 
 _JOB_FIELDS = ("destination source target transport dry_run sent bytes_sent files_unchanged failures files_removed "
-               "error error_kind seconds")
+               "error error_kind seconds removed")
 
 
-class JobRecord(namedtuple("JobRecord", _JOB_FIELDS)):
+class JobRecord(namedtuple("JobRecord", _JOB_FIELDS, defaults=((),))):
     """The outcome of one job, frozen: paths sent (or, in a dry run, that would be), bytes, files unchanged,
-    (path, reason) per file not sent, local files removed, why the whole job failed and its kind, seconds."""
+    (path, reason) per file not sent, files removed, why the whole job failed and its kind, seconds, and
+    (path, folder it is kept in or None) per file a mirror deleted at the destination."""
 
     __slots__ = ()
 
@@ -50,6 +51,7 @@ class JobRecord(namedtuple("JobRecord", _JOB_FIELDS)):
             "files_failed": self.files_failed,
             "files_removed": self.files_removed,
             "failures": [{"path": path, "reason": reason} for path, reason in self.failures],
+            "removed": [{"path": path, "kept_in": kept_in} for path, kept_in in self.removed],
             "error": self.error,
             "seconds": round(self.seconds, 3),
             ("would_send" if self.dry_run else "sent"): list(self.sent),
@@ -112,6 +114,7 @@ class RunRecord(namedtuple("RunRecord", _RUN_FIELDS)):
                 lines.append(f"{where}: FAILED: {job.error}")
             for path, reason in job.failures:
                 lines.append(f"{where}: not sent: {path}: {reason}")
+            lines.extend(f"{where}: {removal_line(path, kept_in, job.dry_run)}" for path, kept_in in job.removed)
             if job.dry_run:
                 lines.extend(f"{where}: would send {path}" for path in job.sent)
         lines.append(self.verdict())
@@ -141,6 +144,12 @@ class RunRecord(namedtuple("RunRecord", _RUN_FIELDS)):
 
     def __repr__(self):
         return f"<RunRecord {self.run_id} ok={self.ok} jobs={len(self.jobs)} dry_run={self.dry_run}>"
+
+
+def removal_line(path, kept_in, dry_run):
+    """`removed at the destination: <path> (kept in <versions folder>)`, as the summary says it."""
+    kept = f" (kept in {kept_in})" if kept_in else ""
+    return f"{'would remove' if dry_run else 'removed'} at the destination: {path}{kept}"
 
 
 # The names notebooks have used since the first release.

@@ -81,7 +81,10 @@ def run_locked(config, jobs, log, begin):
                      f"config {config.path}")
             begin()
             archives, failed_sources = build_archives(config, jobs, dry_run, log)
-            return tuple(run_job(with_archives(job, config, failed_sources), log) for job in jobs), archives
+            left_out = {archive.source: archive.skipped for archive in archives}
+            return tuple(run_job(with_archives(job, config, failed_sources), log,
+                                 left_out.get(job.source.name, ()) if job.compressed else ())
+                         for job in jobs), archives
     except LockHeld as error:
         log.record(f"not run: {error}")
         raise
@@ -181,8 +184,12 @@ def internal_error(error, log):
     return f"internal error: {error!r} (details in {log.file_path})"
 
 
-def run_job(job, log):
-    """Run one job and return its JobRecord; whatever goes wrong stays in the record."""
+def run_job(job, log, not_archived=()):
+    """Run one job and return its JobRecord; whatever goes wrong stays in the record.
+
+    not_archived: (path, reason) of each file the archive this job sends left out; each is a file of the
+    job not sent, as a tree transport names the files it could not send.
+    """
     started = time.monotonic()
     outcome, error, kind = Outcome(), None, None
     with log.prefixed(f"{job.destination.name}/{job.source.name}"):
@@ -195,9 +202,18 @@ def run_job(job, log):
         except Exception as failure:  # a bug of ours must not cost the other jobs their backup
             error, kind = internal_error(failure, log), "internal"
             log.error(f"FAILED: {error}")
+        failures = archive_failures(not_archived, log) + tuple(outcome.failures)
     return JobRecord(job.destination.name, job.source.name, job.target, job.destination.type, job.dry_run,
-                     outcome.sent, outcome.bytes_sent, outcome.unchanged, outcome.failures, outcome.removed, error,
-                     kind, time.monotonic() - started)
+                     outcome.sent, outcome.bytes_sent, outcome.unchanged, failures, outcome.removed, error,
+                     kind, time.monotonic() - started, outcome.removed_paths)
+
+
+def archive_failures(not_archived, log):
+    """The files an archive left out, as failures of a job that sends it (logged under the job's prefix)."""
+    failures = tuple((path, f"not in the archive: {reason}") for path, reason in not_archived)
+    for path, reason in failures:
+        log.warning(f"not sent: {path}: {reason}")
+    return failures
 
 
 def send(job, log):

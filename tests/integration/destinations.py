@@ -85,9 +85,10 @@ class Destination:
         """Where the report says a source went."""
         raise NotImplementedError
 
-    def configure(self, lab, others=None, **options):
-        """Write the lab's config: sources csvs (*.tmp excluded) and results; this destination, then `others`."""
-        lab.write_backups({self.name: {**self.settings(lab), **options}, **(others or {})})
+    def configure(self, lab, others=None, sources=None, **options):
+        """Write the lab's config: sources csvs (*.tmp excluded) and results, or `sources`; this destination,
+        then `others`."""
+        lab.write_backups({self.name: {**self.settings(lab), **options}, **(others or {})}, sources)
         return lab
 
     def path(self, relative=""):

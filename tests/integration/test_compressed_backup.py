@@ -1,12 +1,13 @@
 """Backups that send archives: the compression stage seen through the command line."""
 
 import json
+import os
 import subprocess
 import zipfile
 
 import pytest
 
-from tests.conftest import tree
+from tests.conftest import as_nobody_argv, job_of, tree
 
 CONFIG = """\
 backups:
@@ -21,8 +22,8 @@ backups:
     format: zip
     output_dir: ../archives
   destinations:
-    secured: {base_path: ../backups/secured}
-    usb: {base_path: ../backups/usb, use_compression: true}
+    secured: {base_path: ../backups/secured, create: true}
+    usb: {base_path: ../backups/usb, use_compression: true, create: true}
 """
 
 
@@ -116,3 +117,62 @@ def test_the_summary_shows_each_archive_with_its_ratio(archive_lab):
                                "time"]
     row = next(line for line in result.stdout.splitlines() if line.startswith("csvs ") and "archived" in line)
     assert row.split()[2] == "2"
+
+
+# --- files an archive leaves out ------------------------------------------------------------------
+
+def run_as_nobody(lab, *args):
+    """conftest's run_as_nobody, its output read with the names that are not UTF-8 kept (surrogateescape)."""
+    argv = [*as_nobody_argv(lab.root.parent / f"copy{len(list(lab.root.parent.glob('copy*')))}"),
+            "--config", str(lab.config), *args]
+    ran = subprocess.run(argv, capture_output=True, cwd=lab.root, timeout=60)
+    return subprocess.CompletedProcess(argv, ran.returncode, ran.stdout.decode("utf-8", "surrogateescape"),
+                                       ran.stderr.decode("utf-8", "surrogateescape"))
+
+
+def test_every_file_left_out_of_the_archive_is_named_for_each_job_that_sends_it_and_fails_the_run(nobody_lab):
+    lab = nobody_lab
+    lab.write_backups({"usb": {"base_path": "../backups/usb", "use_compression": True, "create": True},
+                       "nas": {"base_path": "../backups/nas", "use_compression": True, "create": True}},
+                      sources={"csvs": {"path": "../data/csvs"}},
+                      compression={"enabled": False, "format": "zip", "output_dir": "../archives"})
+    lab.write("data/csvs/secret.csv", "no\n").chmod(0o000)
+    lab.write("data/csvs/locked/inner.csv", "no\n")
+    lab.path("data/csvs/locked").chmod(0o000)
+    lab.path("data/csvs/link.csv").symlink_to("a.csv")
+    lab.write(os.fsdecode(b"data/csvs/caf\xe9.csv"), "latin-1 name\n")
+    result = run_as_nobody(lab, "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    reasons = {"secret.csv": "not in the archive: cannot read: Permission denied",
+               "locked": "not in the archive: cannot read folder: Permission denied",
+               "link.csv": "not in the archive: symbolic link, not followed",
+               os.fsdecode(b"caf\xe9.csv"): "not in the archive: name is not valid UTF-8, cannot be stored in an archive"}
+    for destination in ("usb", "nas"):
+        job = job_of(result, destination, "csvs")
+        assert job["status"] == "partial" and job["files_sent"] == 1, job
+        assert {failure["path"]: failure["reason"] for failure in job["failures"]} == reasons
+    [archive] = os.listdir(lab.path("backups/usb/csvs"))
+    with zipfile.ZipFile(lab.path(f"backups/usb/csvs/{archive}")) as built:
+        assert sorted(built.namelist()) == ["a.csv", "z.csv"]
+    text = run_as_nobody(lab)
+    assert text.returncode == 1
+    assert "usb/csvs: not sent: secret.csv: not in the archive: cannot read: Permission denied" in text.stdout
+    assert "nas/csvs: not sent: link.csv: not in the archive: symbolic link, not followed" in text.stdout
+    assert "backup: 2 of 2 jobs FAILED" in text.stdout
+
+
+def test_a_7z_archive_refuses_a_name_with_a_backslash_and_sends_the_rest(archive_lab):
+    config = archive_lab.config.read_text().replace("format: zip", "format: 7z")
+    archive_lab.config.write_text(config)
+    archive_lab.write("data/csvs/back\\slash.csv", "5,6\n")
+    result = archive_lab.run("--only", "usb")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ("usb/csvs: not sent: back\\slash.csv: not in the archive: name holds '\\', which 7z takes for a folder "
+            "separator; a zip archive can store it") in result.stdout
+    [archive_name] = sent_archives(archive_lab, "usb", "csvs")
+    import py7zr
+
+    with py7zr.SevenZipFile(archive_lab.path(f"backups/usb/csvs/{archive_name}")) as archive:
+        assert sorted(archive.getnames()) == ["a b.csv", "日本/c.csv"]
+    assert sent_archives(archive_lab, "usb", "results")[0].endswith(".7z")
+    assert "usb/results: not sent" not in result.stdout and "backup: 1 of 2 jobs FAILED" in result.stdout

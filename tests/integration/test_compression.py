@@ -101,6 +101,34 @@ def test_archive_unpacks_to_the_same_bytes_names_and_mtimes(fmt, source, tmp_pat
     assert seconds_by_file(tmp_path / "unpacked") == seconds_by_file(source.path)
 
 
+# Every other class of name a lab's files carry; each must come back out of both formats under its own name.
+MORE_NAMES = ["back\\slash.csv", "folder\\with backslash/x.csv", "star*question?.csv", "<angle>|pipe:colon.csv",
+              "trailing dot.", "trailing space ", "#hash %percent% ~tilde &amp;.csv", "emoji 😀.csv",
+              "cafe\u0301 nfd.csv", "[bracket]{brace}.csv", ".hidden", "CON", "x" * 250 + ".csv"]
+CONTROL = "no \t tabs or \n newlines \x07.csv"
+NOT_UTF8 = os.fsdecode(b"latin-1 caf\xe9.csv")
+REFUSED_BY_ANY = {CONTROL: "name holds a control character, which unzip and 7-Zip drop or change when unpacking",
+                  NOT_UTF8: "name is not valid UTF-8, cannot be stored in an archive"}
+REFUSED_BY_7Z = {name: "name holds '\\', which 7z takes for a folder separator; a zip archive can store it"
+                 for name in MORE_NAMES if "\\" in name}
+
+
+@pytest.mark.parametrize("fmt", ["zip", "7z"])
+def test_every_name_class_comes_back_byte_identical_and_each_refused_name_is_named(fmt, lab, tmp_path, log):
+    for index, name in enumerate([*AWKWARD_NAMES, *MORE_NAMES, CONTROL, NOT_UTF8]):
+        lab.write(f"data/names/{name}", f"{index},{name!r}\n", mtime=ODD_SECOND + index)
+    source = Source("names", str(lab.path("data/names")), ())
+    refused = {**REFUSED_BY_ANY, **(REFUSED_BY_7Z if fmt == "7z" else {})}
+    result = build(source, tmp_path / "out", log, fmt)
+    assert dict(result.skipped) == refused
+    compression.test_archive(result.path)
+    extract(result.path, tmp_path / "unpacked", fmt)
+    expected = {name: data for name, data in tree(source.path).items() if name not in refused}
+    assert tree(tmp_path / "unpacked") == expected and len(expected) == len(AWKWARD_NAMES) + len(MORE_NAMES) + 2 - len(refused)
+    again = build(source, tmp_path / "out", log, fmt, run=60)
+    assert again.reused and dict(again.skipped) == refused  # a refused name does not make every run a new archive
+
+
 def test_manifest_lists_each_file_with_size_and_mtime(source, tmp_path, log):
     import json
 

@@ -223,6 +223,8 @@ def test_mirror_moves_what_it_deletes_or_replaces_into_a_dated_folder_beside_the
     preview = lab.run("--dry-run")
     assert "box/csvs: would move into backup dir: gone.csv" in preview.stderr, preview.stderr
     assert "box/csvs: would send edit.csv" in preview.stdout
+    assert re.search(r"^box/csvs: would remove at the destination: gone\.csv \(kept in cloud:lab/csvs-versions/"
+                     r"\d{4}-\d\d-\d\d-\d{6}\)$", preview.stdout, re.MULTILINE), preview.stdout
     assert tree(s3_server.path("lab", "csvs")) == before and not s3_server.path("lab", "csvs-versions").exists()
     result = lab.run("--json")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -233,6 +235,15 @@ def test_mirror_moves_what_it_deletes_or_replaces_into_a_dated_folder_beside_the
         "gone.csv": b"soon deleted here\n", "edit.csv": b"first version\n"}
     mirrored = job_of(result, "box", "csvs")
     assert (mirrored["sent"], mirrored["files_unchanged"]) == (["edit.csv"], 1)
+    assert mirrored["files_removed"] == 1 and mirrored["status"] == "ok"
+    assert mirrored["removed"] == [{"path": "gone.csv", "kept_in": f"cloud:lab/csvs-versions/{dated[0]}"}]
+    lab.write("data/csvs/new.csv", "new\n")
+    os.remove(lab.path("data/csvs/keep.csv"))
+    text = lab.run()
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert re.search(r"^box/csvs: removed at the destination: keep\.csv \(kept in cloud:lab/csvs-versions/"
+                     r"\d{4}-\d\d-\d\d-\d{6}\)$", text.stdout, re.MULTILINE), text.stdout
+    assert text.stdout.count("removed at the destination") == 1
 
 
 def test_rclone_binary_names_the_rclone_that_runs(lab):
@@ -397,6 +408,74 @@ def test_a_full_disk_fails_the_job_in_one_line(lab, s3_server):
         assert sorted(tree(lab.path("data/csvs"))) == ["small.csv"]
     finally:
         unmount(lab.path("data/csvs"))
+
+
+# --- names a remote would change, folders it cannot read ----------------------------------------
+
+NFC, NFD = "caf\u00e9.txt", "cafe\u0301.txt"
+CONTROL = "tab\there.csv"
+NOT_UTF8 = os.fsdecode(b"latin-1 caf\xe9.csv")
+
+
+def run_keeping_names(lab, *args):
+    """lab.run, its output read with the names that are not UTF-8 kept (surrogateescape)."""
+    ran = subprocess.run(lab.argv(*args), capture_output=True, cwd=lab.root, timeout=120)
+    return subprocess.CompletedProcess(ran.args, ran.returncode, ran.stdout.decode("utf-8", "surrogateescape"),
+                                       ran.stderr.decode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.parametrize("remote", ["s3", "local folder"])
+def test_names_the_remote_would_change_or_fold_together_are_refused_by_name_and_the_rest_sent(request, lab, remote):
+    for name in ("plain.csv", "日本語.csv", NFC, NFD, CONTROL, NOT_UTF8, "glob [x]*?.csv"):
+        lab.write(f"data/csvs/{name}", f"{name!r}\n")
+    if remote == "s3":
+        server = request.getfixturevalue("s3_server")
+        lab_with(lab, server, sources=["csvs"])
+        served = server.path("lab", "csvs")
+    else:
+        write_rclone_conf(lab.path("rclone/rclone.conf"), {"disk": {"type": "local"}})
+        lab.write_backups({"box": cloud("disk", str(lab.path("backups/box")), sources=["csvs"])})
+        served = lab.path("backups/box/csvs")
+    result = run_keeping_names(lab, "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    csvs = job_of(json.loads(result.stdout), "box", "csvs")
+    reasons = {failure["path"]: failure["reason"] for failure in csvs["failures"]}
+    assert reasons == {
+        CONTROL: "name holds a control character; the remote would store it under another name",
+        NOT_UTF8: "name is not valid UTF-8; the remote would store it under another name",
+        NFC: f"written in Unicode NFC (composed), and {NFD} (NFD (decomposed)) differs only in that; rclone would "
+             f"keep one file for both",
+        NFD: f"written in Unicode NFD (decomposed), and {NFC} (NFC (composed)) differs only in that; rclone would "
+             f"keep one file for both"}
+    assert csvs["status"] == "partial" and sorted(csvs["sent"]) == ["glob [x]*?.csv", "plain.csv", "日本語.csv"]
+    assert tree(served) == {name: f"{name!r}\n".encode() for name in csvs["sent"]}
+    text = run_keeping_names(lab)
+    assert text.returncode == 1 and f"box/csvs: not sent: {CONTROL}: name holds a control character" in text.stdout
+    assert job_of(json.loads(run_keeping_names(lab, "--json").stdout), "box", "csvs")["files_unchanged"] == 3
+
+
+def test_an_unreadable_folder_is_named_beside_an_unreadable_file(nobody_lab):
+    from tests.conftest import run_as_nobody
+    from tests.integration.rclone_servers import RCLONE
+
+    lab = nobody_lab
+    write_rclone_conf(lab.path("rclone/rclone.conf"), {"disk": {"type": "local"}})
+    subprocess.run(["chown", "-R", "65534:65534", str(lab.path("rclone"))], check=True)
+    lab.write_backups({"box": cloud("disk", str(lab.path("backups/box")), sources=["csvs"], rclone_binary=RCLONE)})
+    lab.write("data/csvs/secret.csv", "no\n").chmod(0o000)
+    lab.write("data/csvs/locked/inner.csv", "no\n")
+    lab.path("data/csvs/locked").chmod(0o000)
+    result = run_as_nobody(lab, "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    csvs = job_of(result, "box", "csvs")
+    reasons = {failure["path"]: failure["reason"] for failure in csvs["failures"]}
+    assert sorted(reasons) == ["locked", "secret.csv"], csvs["error"]
+    assert reasons["locked"] == "cannot read folder: permission denied"
+    assert "permission denied" in reasons["secret.csv"]
+    assert sorted(csvs["sent"]) == ["a.csv", "z.csv"] and csvs["status"] == "partial"
+    lab.path("data/csvs/secret.csv").unlink()
+    alone = job_of(run_as_nobody(lab, "--json"), "box", "csvs")
+    assert alone["status"] == "partial" and [failure["path"] for failure in alone["failures"]] == ["locked"]
 
 
 # --- several destinations -------------------------------------------------------------------------

@@ -166,6 +166,26 @@ def test_excluded_files_stay_behind(lab, destination):
     assert job_of(result, destination.name, "csvs")["sent"] == ["a.csv"]
 
 
+def test_an_exclude_means_the_same_on_every_transport(lab, destination):
+    """rsync's rule everywhere: a name without / is a file or folder at any depth, a trailing / folders only,
+    a leading / anchors at the source folder, and a pattern with / matches the end of the path."""
+    kept = {"a.csv", "deep/ignore_please.csv", "sub/cache", "sub/top.txt", "s.tmp"}
+    left_out = {"ignore_please/x.csv", "deep/ignore_please/y.csv", "deep/ignore_please", "cache/c.csv",
+                "top.txt", "sub/s.tmp"}
+    for name in kept | {name for name in left_out if name != "deep/ignore_please"}:
+        lab.write(f"data/csvs/{name}", name)
+    lab.write("data/results/r.txt", "r")
+    lab.write("data/other/deep/ignore_please", "a file of that name")
+    sources = {"csvs": {"path": "../data/csvs", "exclude": ["ignore_please", "cache/", "/top.txt", "sub/*.tmp"]},
+               "results": {"path": "../data/results"},
+               "other": {"path": "../data/other", "exclude": ["ignore_please"]}}
+    destination.configure(lab, sources=sources)
+    result = lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(destination.files("csvs")) == kept
+    assert destination.files("other") == {}
+
+
 def test_nothing_is_deleted_at_the_destination(lab, destination):
     lab.write("data/csvs/a.csv", "1,2\n")
     lab.write("data/csvs/b.csv", "b\n")

@@ -1,6 +1,7 @@
 """The rclone command we build and how we read rclone's JSON log: pure functions, no rclone run."""
 
 import json
+import os
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_push_is_copy_update_of_the_folder_with_our_json_log_then_the_users_flag
     argv = rclone_argv(job(), binary="rclone", report="/tmp/r.txt")
     assert argv[:7] == ["rclone", "copy", "/data/csvs", "cloud:lab/csvs/", "--update", "--combined", "/tmp/r.txt"]
     assert argv[argv.index("--use-json-log"):argv.index("--use-json-log") + 4] == ["--use-json-log", "-v", "--stats", "1m"]
-    assert argv[-4:] == ["--exclude", "*.tmp", "--bwlimit", "1M"]
+    assert argv[-6:] == ["--exclude", "*.tmp", "--exclude", "*.tmp/**", "--bwlimit", "1M"]
     assert "--config" not in argv and "--dry-run" not in argv
 
 
@@ -167,3 +168,84 @@ def test_a_retry_names_its_list_of_paths_raw_before_the_users_flags():
     at = argv.index("--files-from-raw")
     assert argv[at:at + 2] == ["--files-from-raw", "/state/rclone-retry-1.txt"] and argv[-2:] == ["--bwlimit", "1M"]
     assert "--files-from-raw" not in rclone_argv(job(), binary="rclone")
+
+
+def config_error(tmp_path, *lines):
+    from backup_system.config import load_config
+    from backup_system.errors import ConfigError
+
+    path = tmp_path / "config.yaml"
+    path.write_text("backups:\n  sources:\n    csvs: {path: data}\n  destinations:\n    box:\n      remote: cloud\n"
+                    + "".join(f"      {line}\n" for line in lines))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("lines, where, storage_class", [
+    (["flags: ['--s3-storage-class', 'DEEP_ARCHIVE']"], ":8: backups.destinations.box.flags.0", "DEEP_ARCHIVE"),
+    (["flags: ['--bwlimit', '1M', '--s3-storage-class=GLACIER']"], ":8: backups.destinations.box.flags.2",
+     "GLACIER"),
+    (["rclone_env: {RCLONE_S3_STORAGE_CLASS: deep_archive}"],
+     ":8: backups.destinations.box.rclone_env.RCLONE_S3_STORAGE_CLASS", "deep_archive"),
+    (["rclone_env:", "  RCLONE_CONFIG_CLOUD_STORAGE_CLASS: GLACIER"],
+     ":9: backups.destinations.box.rclone_env.RCLONE_CONFIG_CLOUD_STORAGE_CLASS", "GLACIER"),
+])
+def test_mirror_with_a_cold_storage_class_is_refused_at_load_with_what_works_instead(tmp_path, lines, where,
+                                                                                      storage_class):
+    message = config_error(tmp_path, "mode: mirror", *lines)
+    assert f"{where}: mode: mirror does not work with the storage class {storage_class}: " in message
+    assert message.endswith("use mode: copy (nothing is deleted), or wait for native bucket versioning")
+
+
+def test_a_cold_storage_class_is_fine_with_copy_and_a_warm_one_with_mirror(tmp_path):
+    from backup_system.config import load_config
+
+    path = tmp_path / "config.yaml"
+    for mode, storage_class in (("copy", "DEEP_ARCHIVE"), ("mirror", "STANDARD_IA"), ("mirror", "GLACIER_IR")):
+        path.write_text("backups:\n  sources:\n    csvs: {path: data}\n  destinations:\n    box:\n"
+                        f"      remote: cloud\n      mode: {mode}\n      flags: ['--s3-storage-class={storage_class}']\n")
+        assert load_config(path).destinations["box"].options.mode == mode
+
+
+def test_refused_names_are_left_out_as_rclone_reads_them_escaped_and_anchored():
+    from backup_system.transports.rclone.names import exclude_lines, refusals
+
+    assert refusals(["a.csv", "sub/b c.csv"]) == []
+    bad = os.fsdecode(b"caf\xe9 [1].csv")
+    assert exclude_lines([bad, "tab\there*.csv", "sub/ends in space "]) == (
+        "/caf\ufffd \\[1\\].csv\n/tab\u2409here\\*.csv\n/sub/ends in space[ ]\n")
+    assert sorted(path for path, _ in refusals(["d/caf\u00e9.txt", "d/cafe\u0301.txt", "d/na\u00efve.txt"])) == [
+        "d/cafe\u0301.txt", "d/caf\u00e9.txt"]
+    rclone_argv_with = rclone_argv(job(), exclude_from="/state/refused.txt")
+    assert rclone_argv_with[rclone_argv_with.index("--exclude-from") + 1] == "/state/refused.txt"
+
+
+def test_the_log_reader_names_an_unreadable_folder_and_what_a_mirror_removed(tmp_path):
+    reader = reader_after(
+        tmp_path,
+        entry('failed to open directory "locked": open /d/locked: permission denied', "error", object="locked",
+              objectType="string"),
+        entry("Failed to copy: failed to open source object: permission denied", "error", object="secret.csv",
+              objectType="*local.Object"),
+        entry("Deleted", object="edit.csv", objectType="*s3.Object"),
+        entry("Copied (new)", object="edit.csv", objectType="*local.Object", size=3),
+        entry("Deleted", object="gone.csv", objectType="*s3.Object"),
+        entry("Moved into backup dir", object="gone.csv", objectType="*s3.Object"),
+        entry("Deleted", object="plain.csv", objectType="*s3.Object"))
+    assert reader.failures == {"locked": "cannot read folder: permission denied",
+                               "secret.csv": "failed to open source object: permission denied"}
+    assert reader.removed() == [("gone.csv", True), ("plain.csv", False)]
+
+
+@pytest.mark.parametrize("pattern, rules", [
+    ("ignore_please", ["ignore_please", "ignore_please/**"]),  # a file or a folder of that name, at any depth
+    ("cache/", ["cache/**"]),  # folders only
+    ("/top.txt", ["/top.txt", "/top.txt/**"]),  # anchored at the source folder
+    ("sub/*.csv", ["sub/*.csv", "sub/*.csv/**"]),
+])
+def test_an_exclude_reads_as_rsync_reads_it(pattern, rules):
+    from backup_system.transports.rclone.command import as_rclone_excludes
+
+    assert as_rclone_excludes(pattern) == rules

@@ -68,7 +68,9 @@ CORE_FIELDS = (
     field("backups.sources.*.path", "path", None, "the folder to back up"),
     field("backups.sources.*.roots", "paths", (),
           "instead of `path`: each direct subfolder of each root is its own source `<name>/<child>`"),
-    field("backups.sources.*.exclude", "strings", (), "glob patterns left out, e.g. `*.tmp` (rsync's pattern rules; rclone reads them as its own filters)"),
+    field("backups.sources.*.exclude", "strings", (), "glob patterns left out, e.g. `*.tmp`, by rsync's rules on "
+          "every transport: no `/` is a file or folder at any depth, a trailing `/` folders only, a leading `/` "
+          "anchors at the source folder"),
     field("backups.compression", "section", {}, "the archive stage (default off)"),
     field("backups.compression.enabled", "bool", False,
           "send zip/7z archives of each source instead of the tree (each destination's use_compression "

@@ -14,9 +14,12 @@ from collections import namedtuple
 TRANSPORTS = {"smb": "Smb", "rclone": "Rclone", "rsync": "Rsync"}
 TRANSPORT_NAMES = tuple(TRANSPORTS)
 
-Outcome = namedtuple("Outcome", "sent bytes_sent unchanged failures removed", defaults=((), 0, 0, (), 0))
+Outcome = namedtuple("Outcome", "sent bytes_sent unchanged failures removed removed_paths",
+                     defaults=((), 0, 0, (), 0, ()))
 Outcome.__doc__ = ("What one job did: paths sent (in a dry run: would be sent), bytes sent, files unchanged, "
-                   "(path, reason) per file not sent, local files removed after a confirmed copy.")
+                   "(path, reason) per file not sent, files removed (local files after a confirmed copy, or files "
+                   "a mirror deleted at the destination), and (path, folder it is kept in or None) per file a "
+                   "mirror deleted at the destination.")
 
 
 class Transport:
@@ -48,10 +51,11 @@ class Tally:
         self.unchanged = 0
         self.failures = []  # (relative path, reason)
         self.removed = 0
+        self.removed_paths = []  # (relative path, folder it is kept in or None): what a mirror deleted
 
     def outcome(self):
         return Outcome(tuple(self.sent), sum(self.sent.values()), self.unchanged, tuple(self.failures),
-                       self.removed)
+                       self.removed, tuple(self.removed_paths))
 
 
 Entry = namedtuple("Entry", "name fields options claims check locate")

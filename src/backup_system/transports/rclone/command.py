@@ -37,12 +37,13 @@ def as_folder(location):
 
 
 def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None, workdir=None, first_bisync=False,
-                report=None, files_from=None):
+                report=None, files_from=None, exclude_from=None):
     """The rclone command for one job; a pure function of its arguments, tested without running it.
 
     target: job.target unless given. stamp: the date of the versions folders (mirror, bisync).
     workdir and first_bisync: bisync's state folder, and whether this is the pair's first run.
     report: the file for copy and sync's --combined report. files_from: a retry's list of paths to send.
+    exclude_from: a file of the files refused by name, left out (see names.py).
     """
     options = job.destination.options
     target = job.target if target is None else target
@@ -68,11 +69,25 @@ def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None
     if job.dry_run:
         argv.append("--dry-run")
     for pattern in job.source.exclude:
-        argv += ["--exclude", pattern]
+        for rule in as_rclone_excludes(pattern):
+            argv += ["--exclude", rule]
+    if exclude_from:
+        argv += ["--exclude-from", exclude_from]
     if files_from:
         argv += ["--files-from-raw", files_from]  # raw: a name is taken as it is, spaces and # included
     argv += options.flags
     return argv
+
+
+def as_rclone_excludes(pattern):
+    """One exclude pattern, read by rsync's rule (as every transport reads it), as rclone filters.
+
+    rsync's pattern matches a file or a folder of that name (and so all under it); rclone's only
+    a file, unless it ends in /**. A trailing / means folders only, for both.
+    """
+    if pattern.endswith("/"):
+        return [pattern.rstrip("/") + "/**"]
+    return [pattern, pattern + "/**"]
 
 
 def config_option(options):
@@ -113,6 +128,15 @@ def retry_file(job):
     if job.only_paths is None:
         return None
     return state_file(job, "rclone-retry", "".join(path + "\n" for path in job.only_paths))
+
+
+def refused_file(job, paths):
+    """The --exclude-from file that leaves out the files refused by name; None when there are none."""
+    if not paths:
+        return None
+    from .names import exclude_lines
+
+    return state_file(job, "rclone-refused", exclude_lines(paths))
 
 
 def state_file(job, name, text):

@@ -27,6 +27,9 @@ ATTEMPT = re.compile(r"^Attempt (\d+)/(\d+) failed")
 CONFLICT_COPY = re.compile(r"^(.*)\.conflict\d+$")  # bisync's --conflict-suffix, rclone's default
 RETRY_NOTES = ("Fatal error received - not attempting retries", "Can't retry any of the errors - not attempting retries")
 NOT_FOUND = "directory not found"
+# rclone's words (and a dry run's `skipped` values) for a file deleted, or moved into the versions folder
+REMOVALS = {"Deleted": "deleted", "delete": "deleted", "Moved into backup dir": "kept", "move into backup dir": "kept"}
+FOLDER_ERRORS = ("failed to open directory", "error reading source directory", "error reading destination directory")
 ROOT_ERRORS = ("error reading source root directory", "error reading destination root directory")
 # What rclone and the servers behind it say (lower case), sorted into the failures a user can act on.
 FULL = ("quota", "no space left", "disk full", "remaining disk space", "insufficient storage", "storage_limit_exceeded",
@@ -49,7 +52,11 @@ class LogReader:
         self.pushing = pushing
         self.sent = {}  # path -> bytes, in order
         self.unchanged = set()  # a set: each retry lists every file again
-        self.moved_to_versions = 0
+        # mirror: what it deleted on the receiving side, and which of those it kept in the versions folder
+        # ("Moved into backup dir"); a file deleted and then sent was replaced, not removed
+        self.deleted = {}
+        self.moved_to_versions = {}
+        self.versions_folder = None  # where this run's mirror keeps them
         self.failures = {}  # path -> reason, for the last attempt
         self.fatal = None  # a message that means the whole job failed
         self.cause = None  # rclone's closing "Failed to <command>: <cause>", the reason it gives for its exit
@@ -95,8 +102,9 @@ class LogReader:
             self.log.debug(f"would send {name}")
         elif entry.get("skipped") and name:  # a dry run's delete, or move into the versions folder
             self.log.info(f"would {entry['skipped']}: {name}")
-        elif message == "Moved into backup dir":
-            self.moved_to_versions += 1
+            self.take_removal(REMOVALS.get(entry["skipped"]), name)
+        elif message in REMOVALS:
+            self.take_removal(REMOVALS[message], name)
         elif level == "notice" and not name and message.startswith("Failed to "):
             self.cause = message.split(": ", 1)[-1]
             self.log.debug(f"rclone: {message}")
@@ -105,6 +113,17 @@ class LogReader:
         else:
             self.take_bisync(message)
             self.log.debug(f"rclone: {name + ': ' if name else ''}{message}")
+
+    def take_removal(self, kind, name):
+        if kind == "kept" and name:
+            self.moved_to_versions[name] = True
+        elif kind == "deleted" and name:
+            self.deleted[name] = True
+
+    def removed(self):
+        """The files a mirror deleted on the receiving side, in order: (path, whether kept in the versions folder)."""
+        gone = {**dict.fromkeys(self.deleted, False), **dict.fromkeys(self.moved_to_versions, True)}
+        return [(path, kept) for path, kept in gone.items() if kept or path not in self.sent]
 
     def count_sent(self, name, entry):
         self.sent[name] = entry.get("size", 0)
@@ -127,6 +146,9 @@ class LogReader:
             self.fatal = self.fatal or message
         elif name and str(entry.get("objectType", "")).endswith("Object"):
             self.failures[name] = message.removeprefix("Failed to copy: ")
+        elif name and message.startswith(FOLDER_ERRORS):
+            # a folder rclone cannot list is named by a plain string; nothing under it is sent
+            self.failures[name] = f"cannot read folder: {message.rsplit(': ', 1)[-1]}"
         self.errors.append(message)
 
     def take_bisync(self, message):

@@ -13,7 +13,8 @@ FIELDS = (
     option("mode", "choice", "copy",
            "copy: nothing is deleted; mirror: rclone sync, with what it deletes or overwrites kept in a dated "
            "backup folder", choices=("copy", "mirror")),
-    option("flags", "strings", (), "extra rclone flags, e.g. ['--s3-storage-class', 'DEEP_ARCHIVE']"),
+    option("flags", "strings", (), "extra rclone flags, e.g. ['--s3-storage-class', 'DEEP_ARCHIVE'] (a cold class "
+           "only with mode: copy)"),
     option("transfers", "int", 8, "files rclone sends side by side (--transfers; 8 beat rclone's 4 on many small "
            "files in bench/rclone.py)"),
     option("checkers", "int", 8, "files rclone compares side by side (--checkers)"),
@@ -33,6 +34,9 @@ LOG_FLAGS = ("-q", "--quiet", "--log-level", "--log-file", "--log-format", "--us
              "--combined", "-n", "--dry-run", "-i", "--interactive")
 # rclone reads each flag from RCLONE_<FLAG> too: --log-file is RCLONE_LOG_FILE
 LOG_VARIABLES = tuple(f"RCLONE_{flag[2:].upper().replace('-', '_')}" for flag in LOG_FLAGS if flag.startswith("--"))
+# S3 classes whose objects refuse the server-side copy that --backup-dir needs (GLACIER_IR allows it)
+COLD_STORAGE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
+STORAGE_CLASS_FLAG = "--s3-storage-class"
 SECRET_WORDS = ("pass", "secret", "token", "credentials", "-key-pem", "customer-key")
 NOT_SECRET_ENDINGS = ("-command", "-file", "ask-password")  # a program or a file that holds the secret
 
@@ -60,6 +64,8 @@ def check(destination, sources, fail):
         check_flag(flag, ("flags", index), fail)
     for key in options.rclone_env:
         check_variable(key, fail)
+    if options.mode == "mirror":
+        check_mirror_storage_class(options, fail)
     check_sources(destination, sources, fail)
     # "Box-Folder:" as rclone prints it is Box-Folder
     return destination._replace(options=options._replace(remote=remote.removesuffix(":")))
@@ -85,6 +91,30 @@ def check_flag(flag, at, fail):
     if name.startswith("--") and any(word in name for word in SECRET_WORDS) and not name.endswith(NOT_SECRET_ENDINGS):
         raise fail(at, f"{name} would put a secret in rclone's arguments, which other users can read; "
                        "set it in rclone_env (RCLONE_...) or in the rclone config file")
+
+
+def check_mirror_storage_class(options, fail):
+    """mirror keeps what it replaces or deletes by a server-side copy into the versions folder; a cold object
+    refuses that copy, so rclone would neither upload a changed file nor delete one, every run, and say ok."""
+    for at, value in storage_classes(options):
+        if value.strip().upper() in COLD_STORAGE_CLASSES:
+            raise fail(at, f"mode: mirror does not work with the storage class {value.strip()}: it keeps what it "
+                           f"replaces or deletes by a server-side copy into the versions folder, which S3 refuses "
+                           f"for {' and '.join(COLD_STORAGE_CLASSES)} objects, so changed files would never be "
+                           f"sent; use mode: copy (nothing is deleted), or wait for native bucket versioning")
+
+
+def storage_classes(options):
+    """(key path, value) of each S3 storage class the destination sets: in flags (one word with '=' or
+    two words) and in rclone_env (RCLONE_S3_STORAGE_CLASS, or a remote's RCLONE_CONFIG_<REMOTE>_STORAGE_CLASS)."""
+    flags = options.flags
+    for index, flag in enumerate(flags):
+        name, equals, value = flag.partition("=")
+        if name == STORAGE_CLASS_FLAG and (equals or index + 1 < len(flags)):
+            yield ("flags", index), value if equals else flags[index + 1]
+    for key, value in options.rclone_env.items():
+        if key == "RCLONE_S3_STORAGE_CLASS" or (key.startswith("RCLONE_CONFIG_") and key.endswith("_STORAGE_CLASS")):
+            yield ("rclone_env", key), str(value)
 
 
 def check_variable(key, fail):

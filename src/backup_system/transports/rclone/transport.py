@@ -11,7 +11,7 @@ from ... import proc
 from ...errors import NotFound, TimedOut, TransportError
 from ...localtree import folder_problem
 from ...progress import progress_line
-from ...versions import VERSIONS_SUFFIX
+from ...versions import VERSIONS_SUFFIX, version_stamp, versions_folder
 from .. import Tally, Transport, secrets_of
 from .command import (
     RETRIES,
@@ -20,6 +20,7 @@ from .command import (
     config_option,
     rclone_argv,
     rclone_binary,
+    refused_file,
     report_file,
     retry_file,
 )
@@ -34,6 +35,7 @@ from .log_reader import (
     says,
     unsettled_conflicts,
 )
+from .names import local_names, refusals
 from .options import LOG_VARIABLES
 
 LISTREMOTES_TIMEOUT = 30
@@ -62,13 +64,15 @@ class Rclone(Transport):
         self.check_setup(job)
         target = job.target
         workdir, first = self.prepare_bisync(job, target) if self.options.direction == "bisync" else (None, False)
+        refused = self.refused_names(job)
+        job = without_paths(job, refused)
         report = None if workdir else report_file(job)
-        retry = retry_file(job)
+        retry, excluded = retry_file(job), refused_file(job, [path for path, _ in refused])
         try:
-            ran, reader = self.run_rclone(job, target, workdir, first, report, retry)
+            ran, reader = self.run_rclone(job, target, workdir, first, report, retry, excluded)
             reader.unchanged = identical_in(report) if report else set()
         finally:
-            for path in (report, retry):
+            for path in (report, retry, excluded):
                 if path:
                     _remove(path)
         if first and job.dry_run and NOT_FOUND in (reader.fatal or ""):
@@ -76,7 +80,8 @@ class Rclone(Transport):
             self.log.info(f"{target} does not exist yet: the first bisync will create it and send everything here")
             push = self.destination._replace(options=self.options._replace(direction="push"))
             return Rclone(push, self.log).send(job._replace(destination=push))
-        tally = self.tally(reader, workdir)
+        tally = self.tally(reader, workdir, job.dry_run)
+        tally.failures[:0] = refused
         failure = self.job_failure(ran, reader, job)
         if failure:
             if reader.fatal:
@@ -101,12 +106,22 @@ class Rclone(Transport):
             raise TransportError(f"mode: mirror needs a folder inside {remote}: for its versions folder beside it; "
                                  f"{job.target} is the remote's top")
 
-    def run_rclone(self, job, target, workdir, first, report, retry=None):
+    def refused_names(self, job):
+        """(path, reason) per local file a push would store changed or fold into another (see names.py)."""
+        if self.options.direction != "push":
+            return []
+        return refusals(local_names(job.source.path, job.source.exclude))
+
+    def run_rclone(self, job, target, workdir, first, report, retry=None, excluded=None):
         """Run the job's rclone command, reading its log as it comes; (proc.Result, LogReader)."""
         progress = progress_line(self.log, f"{job.destination.name}/{job.source.name}")
         reader = LogReader(self.log, self.secrets, progress, pushing=self.options.direction != "pull")
+        stamp = version_stamp()
+        if self.options.mode == "mirror":  # where this run's mirror keeps what it deletes, for the report
+            reader.versions_folder = versions_folder(as_folder(target) if reader.pushing else job.source.path, stamp)
         argv = rclone_argv(job, target, binary=rclone_binary(self.options), progress=progress is not None,
-                           workdir=workdir, first_bisync=first, report=report, files_from=retry)
+                           stamp=stamp, workdir=workdir, first_bisync=first, report=report, files_from=retry,
+                           exclude_from=excluded)
         try:
             ran = proc.run(argv, timeout=self.destination.timeout, log=self.log, secrets=self.secrets,
                                env=self.env, on_line=reader.take, merge_stderr=True)
@@ -148,21 +163,23 @@ class Rclone(Transport):
             raise self.explain(reader, ran.returncode, target)
         return lines
 
-    def tally(self, reader, workdir):
+    def tally(self, reader, workdir, dry_run=False):
         """Counts and names from what rclone said."""
         tally = Tally()
         tally.sent = dict(reader.sent)
         tally.failures = list(reader.failures.items())
         tally.failures += [(path, reader.conflict_reason(path)) for path in reader.conflicts]
-        if workdir:
+        if workdir:  # bisync: its listing counts; what it deletes on either side is kept beside that side
             listed = bisync_listing(workdir) or []
             tally.unchanged = max(0, len(listed) - len(reader.sent))
             tally.failures += unsettled_conflicts(listed, reader.conflicts)
-        else:
-            tally.unchanged = len(reader.unchanged - set(reader.sent) - set(reader.failures))
-        if reader.moved_to_versions:
-            self.log.info(f"{reader.moved_to_versions} files that mirror mode deleted or replaced are kept in the "
-                          f"versions folder")
+            return tally
+        tally.unchanged = len(reader.unchanged - set(reader.sent) - set(reader.failures))
+        tally.removed_paths = [(path, reader.versions_folder if kept else None) for path, kept in reader.removed()]
+        tally.removed = len(tally.removed_paths)
+        if not dry_run:  # a dry run's reader logged each "would ..." already
+            for path, kept_in in tally.removed_paths:
+                self.log.info(f"removed at the destination: {path}{f' (kept in {kept_in})' if kept_in else ''}")
         return tally
 
     def job_failure(self, ran, reader, job):
@@ -203,6 +220,14 @@ class Rclone(Transport):
         known = [line.rstrip(":") for line in lines if line.endswith(":") and not line.startswith("{")]
         there = f"remotes there: {', '.join(known)}" if known else "no remotes are configured there (run rclone config)"
         return f"remote '{name}' is not in the rclone configuration {where}; {there}"
+
+
+def without_paths(job, refused):
+    """A retry's job without the paths refused by name: they would only be refused again."""
+    if not refused or job.only_paths is None:
+        return job
+    left_out = {path for path, _ in refused}
+    return job._replace(only_paths=tuple(path for path in job.only_paths if path not in left_out))
 
 
 def _remove(path):
