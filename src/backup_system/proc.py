@@ -18,6 +18,8 @@ from .lock import HELD_BY_CHILDREN
 
 Result = namedtuple("Result", "returncode stderr_lines seconds timed_out")
 STDERR_LINES_KEPT = 10000
+
+
 def redact(argv, secrets=()):
     """The argument list as it may be logged: every secret replaced by ***."""
     return [mask(argument, secrets) for argument in argv]
