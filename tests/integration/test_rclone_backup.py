@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -460,8 +461,12 @@ def test_an_unreadable_folder_is_named_beside_an_unreadable_file(nobody_lab):
 
     lab = nobody_lab
     write_rclone_conf(lab.path("rclone/rclone.conf"), {"disk": {"type": "local"}})
+    # the checkout (and the rclone in its .venv) may sit in a folder only root can enter
+    rclone = lab.path("rclone/rclone")
+    shutil.copy(RCLONE, rclone)
     subprocess.run(["chown", "-R", "65534:65534", str(lab.path("rclone"))], check=True)
-    lab.write_backups({"box": cloud("disk", str(lab.path("backups/box")), sources=["csvs"], rclone_binary=RCLONE)})
+    lab.write_backups({"box": cloud("disk", str(lab.path("backups/box")), sources=["csvs"],
+                                    rclone_binary=str(rclone))})
     lab.write("data/csvs/secret.csv", "no\n").chmod(0o000)
     lab.write("data/csvs/locked/inner.csv", "no\n")
     lab.path("data/csvs/locked").chmod(0o000)
