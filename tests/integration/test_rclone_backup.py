@@ -13,6 +13,7 @@ import pty
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import yaml
 from tests.conftest import arguments_of, job_of, pids_named, tree
 from tests.integration.destinations import FAST_FAILURE
 from tests.integration.rclone_servers import (
+    RCLONE,
     RcloneServer,
     mount_tmpfs,
     obscure,
@@ -457,7 +459,6 @@ def test_names_the_remote_would_change_or_fold_together_are_refused_by_name_and_
 
 def test_an_unreadable_folder_is_named_beside_an_unreadable_file(nobody_lab):
     from tests.conftest import run_as_nobody
-    from tests.integration.rclone_servers import RCLONE
 
     lab = nobody_lab
     write_rclone_conf(lab.path("rclone/rclone.conf"), {"disk": {"type": "local"}})
@@ -546,3 +547,37 @@ def test_progress_shows_on_a_terminal_and_stays_quiet_otherwise(s3_lab):
     s3_lab.write("data/csvs/big.bin", os.urandom(3 << 20))
     piped = s3_lab.run()
     assert piped.returncode == 0 and "ETA" not in piped.stdout + piped.stderr
+
+
+def unfinished_uploads(lab, bucket="lab"):
+    """The multipart uploads S3 still holds unfinished in the bucket, as rclone lists them (none: no bucket yet)."""
+    listed = subprocess.run([RCLONE, "--config", str(lab.path("rclone/rclone.conf")), "backend",
+                             "list-multipart-uploads", f"cloud:{bucket}"], capture_output=True, text=True)
+    return json.loads(listed.stdout)[bucket] if listed.returncode == 0 else []
+
+
+def test_multipart_uploads_a_killed_run_left_are_aborted_by_the_next_run(lab, s3_server):
+    big = os.urandom(24 << 20)
+    lab.write("data/csvs/big.bin", big)
+    lab.write("data/results/r.txt", "r\n")
+    multipart = ["--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M"]  # S3's own cut-off is 200 MiB
+    lab_with(lab, s3_server, flags=[*FAST_FAILURE, *multipart, "--bwlimit", "4M"])
+    process = lab.start(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not unfinished_uploads(lab):
+        assert time.monotonic() < deadline, "the upload never started"
+        time.sleep(0.2)
+    time.sleep(1)  # a part or two on its way
+    os.killpg(process.pid, signal.SIGKILL)  # the run and its rclone, as a power cut would
+    process.wait()
+    assert len(unfinished_uploads(lab)) == 1  # its parts stay on the store (and on its bill)
+    lab_with(lab, s3_server, flags=[*FAST_FAILURE, *multipart])
+    result = lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert unfinished_uploads(lab) == []
+    assert s3_server.path("lab", "csvs", "big.bin").read_bytes() == big
+    assert not [path for path in s3_server.folder.rglob("*") if ".rclone_temp" in path.name]
+    assert "the last upload to cloud:lab/csvs was cut off: aborting the multipart uploads it left there" in \
+        lab.path("logs/backup.log").read_text()
+    again = lab.run("--json")  # a run that ended on its own leaves no mark: nothing to abort next time
+    assert "cut off" not in again.stderr and again.returncode == 0

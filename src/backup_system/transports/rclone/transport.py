@@ -13,6 +13,7 @@ from ...localtree import folder_problem
 from ...progress import progress_line
 from ...versions import VERSIONS_SUFFIX, version_stamp, versions_folder
 from .. import Tally, Transport, secrets_of
+from . import unfinished
 from .command import (
     RETRIES,
     as_folder,
@@ -68,8 +69,11 @@ class Rclone(Transport):
         job = without_paths(job, refused)
         report = None if workdir else report_file(job)
         retry, excluded = retry_file(job), refused_file(job, [path for path, _ in refused])
+        uploading = unfinished.begin(self, job)
         try:
             ran, reader = self.run_rclone(job, target, workdir, first, report, retry, excluded)
+            if not ran.timed_out and ran.returncode >= 0:  # rclone ended on its own: it aborted its own parts
+                unfinished.end(uploading)
             reader.unchanged = identical_in(report) if report else set()
         finally:
             for path in (report, retry, excluded):
