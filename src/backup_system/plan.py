@@ -97,6 +97,53 @@ def check_not_inside(job, compression_folder):
                           f"{job.source.name} ({job.source.path}): each archive would hold the ones before")
 
 
+def check_destination(destination):
+    """What the run would find wrong before sending anything to this destination, raised as ConfigError
+    (message without the config path): an smb credentials file smbclient cannot use, a backslash in an
+    smb location (smbclient reads it as a folder separator; folders are separated with /)."""
+    if destination.type != "smb":
+        return
+    from .errors import TransportError
+    from .transports.smb.session import read_credentials
+
+    at = f"backups.destinations.{destination.name}"
+    for location in (destination.base_path, *destination.paths.values()):
+        if location and "\\" in location:
+            raise ConfigError(f"{at}: {location} holds a backslash: separate folders with / (remote_dir too)")
+    if destination.options.credentials_file and destination.options.method != "mount":
+        try:
+            read_credentials(destination.options.credentials_file)
+        except TransportError as error:
+            raise ConfigError(f"{at}.credentials_file: {error}") from None
+
+
+def check_lock_folder(config):
+    """What the run's lock needs, checked without making anything: the lock file in state_dir can be made,
+    with the message RunLock would give."""
+    path = os.path.join(config.state_dir, f"{config.name}.lock")
+    existing = path if os.path.lexists(path) else config.state_dir
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if existing == path:
+        problem = None if os.access(path, os.R_OK | os.W_OK) else "Permission denied"
+    elif not os.path.isdir(existing):
+        problem = "Not a directory"
+    else:
+        problem = None if os.access(existing, os.W_OK | os.X_OK) else "Permission denied"
+    if problem:
+        raise ConfigError(f"cannot make the lock file {path} (see state_dir): {problem}")
+
+
+def compression_note(config, compress=None):
+    """compression.enabled: true that no destination follows, said once (None when it is not so)."""
+    destinations = config.destinations.values()
+    if compress is None and config.compression.enabled and destinations and all(
+            destination.use_compression is False for destination in destinations):
+        return ("compression.enabled: true has no effect: every destination says use_compression: false, "
+                "and a destination's own setting wins")
+    return None
+
+
 def target_for(destination, spec_name, source):
     """Where a source lands: `<spec>_path` (plus the roots child) when given, else base_path/<source name>,
     else where its transport places it (rclone: remote:folder/<source name>)."""
@@ -142,8 +189,14 @@ def build_jobs(config, only=(), dry_run=False, compress=None):
     """Every (destination, source) job of this run, in config order, plus notes on what is skipped."""
     destinations, notes = select_destinations(config, only)
     expanded = {name: expand_sources(spec, notes) for name, spec in config.sources.items()}
+    note = compression_note(config, compress)
+    notes = [*notes, note] if note else notes
     jobs = []
     for destination in destinations:
+        try:
+            check_destination(destination)
+        except ConfigError as error:
+            raise ConfigError(f"{config.path}: {error}") from None
         compressed = uses_compression(destination, config, compress)
         state_dir = os.path.join(config.state_dir, destination.name)
         for spec_name in config.sources if destination.sources is None else destination.sources:

@@ -344,3 +344,107 @@ def test_rclone_env_may_hold_secrets_but_not_log_settings(tmp_path):
     assert config.destinations["box"].options.rclone_env == {"RCLONE_CONFIG_CLOUD_TOKEN": "abc"}
     message = error_of(tmp_path, rclone_block("rclone_env: {RCLONE_LOG_FILE: /tmp/x.log}"))
     assert "box.rclone_env.RCLONE_LOG_FILE: RCLONE_LOG_FILE would change the log backup_system reads" in message
+
+
+SECURED = "backups:\n  destinations:\n    secured: {base_path: /srv/lab}\n"
+
+
+@pytest.mark.parametrize("name", ["../../etc/evil", "a/b", ".hidden", "two words", ""])
+def test_a_name_is_a_plain_word_never_a_path(tmp_path, name):
+    message = error_of(tmp_path, SECURED + f"  name: {name!r}\n")
+    assert f"backups.name: {name!r} is not a plain word" in message
+
+
+def test_a_plain_name_with_dots_and_dashes_loads(tmp_path):
+    assert load_config(write(tmp_path, SECURED + "  name: lab-2.daily_x\n")).name == "lab-2.daily_x"
+
+
+@pytest.mark.parametrize("items, shown", [("[1, '*.tmp']", "expected text, got 1 (quote it: '1')"),
+                                          ("['*.tmp', null]", "expected text, got None"),
+                                          ("[true]", "expected text, got True")])
+def test_excludes_are_a_list_of_text_only(tmp_path, items, shown):
+    message = error_of(tmp_path, SECURED + f"  sources:\n    csvs: {{path: data, exclude: {items}}}\n")
+    assert "backups.sources.csvs.exclude." in message and shown in message
+
+
+def test_a_pipeline_command_list_may_hold_a_number(tmp_path):
+    config = load_config(write(tmp_path, SECURED + "pipeline:\n  command: [sleep, 1]\n"))
+    assert config.pipeline.command == ("sleep", "1")
+
+
+def test_a_variable_set_but_empty_in_a_path_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("XV", "")
+    message = error_of(tmp_path, 'backups:\n  destinations:\n    secured: {base_path: "${XV}"}\n')
+    assert message.endswith("backups.destinations.secured.base_path: environment variable XV is set but empty, "
+                            "in a path")
+
+
+def test_a_variable_set_but_empty_outside_a_path_stays_empty(tmp_path, monkeypatch):
+    monkeypatch.setenv("XV", "")
+    assert load_config(write(tmp_path, SECURED + '  name: "lab${XV}"\n')).name == "lab"
+
+
+@pytest.mark.parametrize("source", ["{path: /}", "{roots: [/srv, /]}"])
+def test_the_whole_file_system_cannot_be_a_source(tmp_path, source):
+    message = error_of(tmp_path, SECURED + f"  sources:\n    all: {source}\n")
+    assert "backups.sources.all: the whole file system ('/') cannot be a source" in message
+
+
+@pytest.mark.parametrize("folder", ["/proc/self", "/sys/x", "/dev/shm/state"])
+def test_state_dir_on_a_kernel_file_system_is_refused(tmp_path, folder):
+    assert "a kernel file system" in error_of(tmp_path, SECURED + f"  state_dir: {folder}\n")
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)), "backups:\n  name: caf\xe9\n".encode("latin-1")])
+def test_a_binary_or_non_utf8_config_is_one_line(tmp_path, content):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path))
+    assert "\n" not in str(caught.value) and "not a YAML text file" in str(caught.value)
+
+
+def test_a_device_or_an_oversized_file_is_not_read(tmp_path):
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config("/dev/zero")
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as stream:
+        stream.truncate(5 * 2**20)
+    with pytest.raises(ConfigError, match="over the 4 MB"):
+        load_config(str(big))
+
+
+def test_compression_that_every_destination_turns_off_gets_one_note(tmp_path):
+    text = ("backups:\n  compression: {enabled: true}\n  destinations:\n"
+            "    a: {base_path: /srv/a, use_compression: false}\n    b: {base_path: /srv/b, use_compression: false}\n")
+    config = load_config(write(tmp_path, text))
+    _, notes = build_jobs(config)
+    assert [note for note in notes if "compression.enabled: true has no effect" in note] == [notes[0]]
+    _, forced = build_jobs(config, compress=True)
+    assert not any("compression.enabled" in note for note in forced)
+    one_follows = load_config(write(tmp_path, text.replace("b: {base_path: /srv/b, use_compression: false}",
+                                                           "b: {base_path: /srv/b}")))
+    assert not any("compression.enabled" in note for note in build_jobs(one_follows)[1])
+
+
+@pytest.mark.parametrize("credentials, mode, words", [(None, 0o600, "No such file"),
+                                                      ("username=a\npassword=b\n", 0o644, "run chmod 600"),
+                                                      ("username=a\n", 0o600, "has no password= line")])
+def test_an_smb_credentials_file_smbclient_cannot_use_stops_the_jobs_being_built(tmp_path, credentials, mode, words):
+    path = tmp_path / "credentials"
+    if credentials is not None:
+        path.write_text(credentials)
+        path.chmod(mode)
+    config = load_config(write(tmp_path, f"backups:\n  destinations:\n    smb:\n      base_path: smb://h/s/lab\n"
+                                         f"      credentials_file: {path}\n"))
+    with pytest.raises(ConfigError) as caught:
+        build_jobs(config)
+    assert "backups.destinations.smb.credentials_file: credentials file" in str(caught.value)
+    assert words in str(caught.value)
+
+
+def test_an_smb_folder_with_backslashes_is_refused(tmp_path):
+    config = load_config(write(tmp_path, "backups:\n  destinations:\n    smb:\n      base_path: //h/share\n"
+                                         "      remote_dir: 'lab\\Data'\n"))
+    with pytest.raises(ConfigError, match=r"holds a backslash: separate folders with /"):
+        build_jobs(config)

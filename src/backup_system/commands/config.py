@@ -22,10 +22,23 @@ def main(args):
     if args.action == "show":
         show(config)
     else:
-        kinds = ", ".join(f"{d.name} ({d.type}{'' if d.enabled else ', disabled'})"
-                          for d in config.destinations.values())
-        print(f"{config.path}: ok; destinations: {kinds or 'none'}")
+        validate(config)
     return ExitStatus.OK
+
+
+def validate(config):
+    """Every check a backup makes before sending anything (its jobs, their destinations, the lock), then
+    one ok line naming each destination, and a note where the config says what it does not do."""
+    from ..plan import build_jobs, check_lock_folder, compression_note
+
+    build_jobs(config)
+    check_lock_folder(config)
+    kinds = ", ".join(f"{d.name} ({d.type}{'' if d.enabled else ', disabled'})"
+                      for d in config.destinations.values())
+    print(f"{config.path}: ok; destinations: {kinds or 'none'}")
+    note = compression_note(config)
+    if note:
+        print(f"note: {note}")
 
 
 def show(config):

@@ -1,11 +1,13 @@
 """Reading a config file: YAML with each key's line number, from a private marshal copy while unchanged."""
 
 import os
+import stat
 
 from ..errors import ConfigError
 from .schema import DEFAULT_CONFIG, Config
 
 CACHE_VERSION = 1
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a config is a few KB; /dev/zero or a log given by mistake is not read whole
 
 
 def load_config(path=None):
@@ -31,7 +33,7 @@ def read_cached(path):
 
     try:
         info = os.stat(path)
-        readable = os.access(path, os.R_OK)
+        readable = os.access(path, os.R_OK) and stat.S_ISREG(info.st_mode) and info.st_size <= MAX_CONFIG_BYTES
     except OSError:
         readable = False
     if not readable:
@@ -71,15 +73,7 @@ def read_yaml(path):
     """Parse YAML once, keeping each key's line number for error messages."""
     import yaml
 
-    try:
-        with open(path, "rb") as stream:
-            text = stream.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file (give --config PATH or set BACKUP_SYSTEM_CONFIG)") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    text = read_bytes(path)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
@@ -88,14 +82,46 @@ def read_yaml(path):
         mark = error.problem_mark or error.context_mark
         line = f"{mark.line + 1}:" if mark else ""
         raise ConfigError(f"{path}:{line} invalid YAML: {error.problem or error.context}") from None
+    except yaml.reader.ReaderError as error:
+        raise ConfigError(f"{path}: not a YAML text file: {error.reason} (at position {error.position})") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML: {error}") from None
+        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(error).split())}") from None
     finally:
         loader.dispose()
     lines = {}
     if node is not None:
         _collect_lines(path, node, (), lines)
     return data, lines
+
+
+def read_bytes(path):
+    """The config file's bytes: a regular file of at most MAX_CONFIG_BYTES, or one ConfigError line.
+
+    A device, a pipe or a socket is refused before it is opened (opening a pipe waits for a writer,
+    reading /dev/zero never ends); a file is read in bounded pieces, so SIGTERM is acted on between them.
+    """
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{path}: is a folder, not a config file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path}: not a regular file (a device, pipe or socket), not a config file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {info.st_size} bytes, over the {MAX_CONFIG_BYTES // 2**20} MB a config "
+                              f"file may have: is it the right file?")
+        pieces, size = [], 0
+        with open(path, "rb") as stream:
+            while size <= MAX_CONFIG_BYTES and (piece := stream.read(64 * 1024)):
+                pieces.append(piece)
+                size += len(piece)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file (give --config PATH or set BACKUP_SYSTEM_CONFIG)") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: over the {MAX_CONFIG_BYTES // 2**20} MB a config file may have: "
+                          f"is it the right file?")
+    return b"".join(pieces)
 
 
 def _collect_lines(path, node, at, lines, inside=()):

@@ -58,14 +58,16 @@ DEFAULT_SOURCES = {"csvs": {"path": "data/csvs"}, "results": {"path": "data/resu
 
 CORE_FIELDS = (
     field("backups.enabled", "bool", True, "false: every backup command says so and exits 0"),
-    field("backups.name", "str", "backup", "names the lock file (`<state_dir>/<name>.lock`) and messages"),
+    field("backups.name", "str", "backup", "names the lock file (`<state_dir>/<name>.lock`) and messages; "
+          "a plain word: letters, digits, `.`, `_`, `-`"),
     field("backups.log_file", "path", "logs/backup.log", "rotating log file (10 MB x 3)"),
-    field("backups.state_dir", "path", ".backup_state", "folder for the lock, the run history and run state"),
+    field("backups.state_dir", "path", ".backup_state",
+          "folder for the lock, the run history and run state (not in /proc, /sys or /dev)"),
     field("backups.stale_after", "duration", "7d",
           "a destination with no successful backup for this long is `stale` (`status` exits 1): e.g. 26h, 7d, 90m"),
     field("backups.sources", "section", DEFAULT_SOURCES,
           "name -> folder to back up; absent: `csvs` = data/csvs and `results` = data/results"),
-    field("backups.sources.*.path", "path", None, "the folder to back up"),
+    field("backups.sources.*.path", "path", None, "the folder to back up (not `/`)"),
     field("backups.sources.*.roots", "paths", (),
           "instead of `path`: each direct subfolder of each root is its own source `<name>/<child>`"),
     field("backups.sources.*.exclude", "strings", (), "glob patterns left out, e.g. `*.tmp`, by rsync's rules on "

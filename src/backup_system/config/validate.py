@@ -9,7 +9,7 @@ import os
 import re
 
 from ..errors import ConfigError
-from ..locations import is_remote_location
+from ..locations import is_inside, is_remote_location
 from ..times import parse_duration
 from .load import dotted
 from .schema import (
@@ -31,6 +31,9 @@ from .schema import (
 CORE_DESTINATION_KEYS = leaf_names(DESTINATION, CORE_FIELDS)
 CORE_NOTIFIER_KEYS = leaf_names(NOTIFIER)
 FIELD_BY_KEY = {spec.key: spec for spec in FIELDS}
+PLAIN_WORD = re.compile(r"\w[\w.-]*")
+KERNEL_FOLDERS = ("/proc", "/sys", "/dev")
+PATH_KINDS = ("path", "paths", "location", "program")  # where a variable set to "" is a mistake, not a value
 
 
 class Validator:
@@ -63,11 +66,27 @@ class Validator:
             for name, raw in self.mapping(top["destinations"], ("backups", "destinations")).items()
         }
         pipeline = Pipeline(**self.section(pipeline, "pipeline", ("pipeline",)))
+        self.check_name(top["name"])
+        self.check_state_dir(top["state_dir"])
         if top["templates_dir"] and not os.path.isdir(top["templates_dir"]):
             raise self.error(("backups", "templates_dir"), f"{top['templates_dir']} is not a folder")
         return Config(self.path, top["enabled"], top["name"], top["log_file"], top["state_dir"], top["stale_after"],
                       sources, Compression(**compression), destinations, pipeline, top["notifications"],
                       top["templates_dir"])
+
+    def check_name(self, name):
+        """The name becomes a file name in state_dir (`<name>.lock`): a plain word, never a path."""
+        if not PLAIN_WORD.fullmatch(name):
+            raise self.error(("backups", "name"), f"{name!r} is not a plain word: use letters, digits, '.', '_' "
+                                                  f"or '-' (it names the lock file in state_dir)")
+
+    def check_state_dir(self, state_dir):
+        """A kernel file system (/proc, /sys, /dev) cannot hold the lock, the history or the run state."""
+        real = os.path.realpath(state_dir)
+        for system in KERNEL_FOLDERS:
+            if is_inside(real, system):
+                raise self.error(("backups", "state_dir"), f"{state_dir} is in {system}, a kernel file system: "
+                                                           f"give a folder on a disk")
 
     def mapping(self, raw, at):
         if raw is None:
@@ -138,7 +157,7 @@ class Validator:
     def kind_str(self, spec, value, at):
         if isinstance(value, (dict, list, bool)):
             raise self.error(at, f"expected text, got {describe(value)}")
-        text = self.expand(str(value), at)
+        text = self.expand(str(value), at, empty_ok=spec.kind not in PATH_KINDS)
         if "\0" in text:
             raise self.error(at, "holds a NUL character, which no file name or command can")
         return text
@@ -162,9 +181,15 @@ class Validator:
             raise self.error(at, f"{text!r} starts with '-', which the transfer program would read as an option")
         return text if is_remote_location(text) else self.resolve(text)
 
-    def kind_strings(self, spec, value, at):
+    def kind_strings(self, spec, value, at, numbers=False):
+        """A list of text items; a number only where `numbers` (a command's arguments), never null or true."""
         if not isinstance(value, list):
             raise self.error(at, f"expected a list, got {describe(value)}")
+        allowed = (str, int, float) if numbers else str
+        for index, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, allowed):
+                hint = f" (quote it: '{item}')" if isinstance(item, (int, float)) and not isinstance(item, bool) else ""
+                raise self.error(at + (index,), f"expected text, got {describe(item)}{hint}")
         return tuple(self.kind_str(spec, item, at + (index,)) for index, item in enumerate(value))
 
     def kind_mapping(self, spec, value, at):
@@ -193,7 +218,7 @@ class Validator:
 
     def kind_command(self, spec, value, at):
         if isinstance(value, list):
-            return self.kind_strings(spec, value, at)
+            return self.kind_strings(spec, value, at, numbers=True)
         import shlex
 
         try:
@@ -201,15 +226,18 @@ class Validator:
         except ValueError as error:
             raise self.error(at, f"cannot split the command: {error}") from None
 
-    def expand(self, text, at):
+    def expand(self, text, at, empty_ok=True):
         """Expand ${VAR} from the environment, and ${CONFIG_DIR} to the config file's folder when the
-        environment has no such variable; an unset variable is an error, not an empty string."""
+        environment has no such variable; an unset variable is an error, not an empty string, and so is
+        one set to "" unless `empty_ok` (in a path, "" would silently mean the config's folder)."""
         def lookup(match):
             name = match.group(1)
             if name == "CONFIG_DIR" and name not in os.environ:
                 return self.folder
             if name not in os.environ:
                 raise self.error(at, f"environment variable {name} is not set")
+            if not empty_ok and not os.environ[name]:
+                raise self.error(at, f"environment variable {name} is set but empty, in a path")
             return os.environ[name]
 
         return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lookup, text) if "${" in text else text
@@ -227,6 +255,8 @@ class Validator:
             values = self.section(self.mapping(source, at), "backups.sources.*", at)
             if (values["path"] is None) == (not values["roots"]):
                 raise self.error(at, "give 'path' (one folder) or 'roots' (a list of folders), exactly one")
+            if "/" in (values["path"], *values["roots"]):
+                raise self.error(at, "the whole file system ('/') cannot be a source: name the folder to back up")
             if str(name) in ("", ".", "..") or "/" in str(name) or "\0" in str(name):
                 raise self.error(at, f"{str(name)!r} cannot name a source: it becomes a folder name at "
                                      f"each destination")
