@@ -328,6 +328,19 @@ def test_an_unknown_remote_is_one_line_naming_the_remotes_that_exist(s3_lab):
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_an_unknown_remote_names_the_config_file_rclone_config_points_to(lab):
+    lab.write("data/csvs/a.csv", "1,2\n")
+    lab.write("data/results/r.txt", "r\n")
+    elsewhere = lab.path("elsewhere/rclone.conf")
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("[cloud]\ntype = local\n")
+    lab.write_backups({"box": {"remote": "Box-Folder", "folder": "lab", "flags": FAST_FAILURE}})
+    result = lab.run(env={"RCLONE_CONFIG": str(elsewhere)})
+    assert result.returncode == 1
+    assert (f"box/csvs: FAILED: remote 'Box-Folder' is not in the rclone configuration {elsewhere}; "
+            f"remotes there: cloud") in result.stdout
+    assert "default file" not in result.stdout
+
 def s3_lab_with_secret_in_env(lab, s3_server, secret):
     """The S3 secret travels in rclone_env from the user's environment, never in rclone.conf."""
     lab.write("data/csvs/a.csv", "1,2\n")

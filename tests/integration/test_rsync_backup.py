@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import pytest
+import yaml
 
 from tests.conftest import assert_no_traceback, job_of, run_as_nobody, tree
 from tests.integration.rclone_servers import mount_tmpfs, unmount
@@ -42,6 +43,18 @@ def test_one_failing_destination_does_not_stop_the_others_and_the_run_exits_1(se
     assert "1 of 4" not in result.stdout and "2 of 4 jobs FAILED" in result.stdout
     assert_no_traceback(result)
 
+
+def test_a_failed_run_ends_with_where_its_log_is_and_a_good_one_does_not(secured_lab):
+    secured_lab.write("blocker", "a file where a folder should be")
+    secured_lab.write_backups({"broken": {"base_path": "../blocker/inside"}, **SECURED})
+    result = secured_lab.run("-q")
+    assert result.returncode == 1
+    log_file = yaml.safe_load(secured_lab.config.read_text())["backups"].get("log_file")
+    expected = (secured_lab.config.parent / (log_file or "logs/backup.log")).resolve()
+    assert result.stdout.splitlines()[-1] == f"details: {expected}"
+    assert "broken/csvs: FAILED" in expected.read_text()
+    secured_lab.write_backups(SECURED)
+    assert "details:" not in secured_lab.run().stdout
 
 def test_a_missing_source_folder_fails_its_job_with_a_clear_line(secured_lab):
     shutil.rmtree(secured_lab.path("data/results"))
@@ -290,6 +303,35 @@ def test_a_server_killed_mid_transfer_leaves_nothing_after_the_next_run(secured_
     assert tree(tmp_path / "server") == {"csvs/a.csv": b"1,2\n", "csvs/big.bin": big}
     assert sorted(path.name for path in (tmp_path / "server").rglob("*")) == ["a.csv", "big.bin", "csvs"]
 
+
+def test_a_server_killed_mid_transfer_says_the_connection_was_lost_not_that_ssh_could_not_connect(secured_lab, tmp_path):
+    secured_lab.write("data/csvs/big.bin", os.urandom(6 << 20))
+    (tmp_path / "server").mkdir()
+    with SshServer(tmp_path / "sshd") as server:
+        secured_lab.write_backups({"server": {"base_path": f"{getpass.getuser()}@127.0.0.1:{tmp_path / 'server'}",
+                                              "ssh_command": server.ssh_command, "sources": ["csvs"],
+                                              "rsync_options": ["--bwlimit=2m"]}})
+        process = secured_lab.start(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: [path for path in (tmp_path / "server").rglob(".big.bin.*") if path.stat().st_size])
+        for pid in server_side_rsyncs(tmp_path / "server"):
+            os.kill(pid, signal.SIGKILL)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 1, out + err
+    assert "server/csvs: FAILED: connection to 127.0.0.1 lost during the transfer" in out
+    assert "ssh could not connect" not in out + err
+
+
+def test_ssh_without_batch_mode_shows_the_real_error_not_the_known_hosts_warning(secured_lab, tmp_path):
+    with SshServer(tmp_path / "sshd") as server:
+        chatty = ["ssh", "-p", str(server.port), "-i", str(server.key), "-o", "StrictHostKeyChecking=no",
+                  "-o", "UserKnownHostsFile=/dev/null"]  # no BatchMode, no LogLevel=ERROR
+        secured_lab.write_backups({"server": {"base_path": f"nosuchuser@127.0.0.1:{tmp_path / 'server'}",
+                                              "ssh_command": chatty, "sources": ["csvs"]}})
+        result = secured_lab.run("-v", timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = next(line for line in result.stdout.splitlines() if "server/csvs: FAILED" in line)
+    assert "Permission denied" in line and "Permanently added" not in line, line
+    assert "BatchMode=yes" in result.stderr  # the logged command: a password prompt can never hang a cron run
 
 def wait_for(found, seconds=30):
     deadline = time.monotonic() + seconds

@@ -122,6 +122,18 @@ def test_missing_share(lab, samba):
     assert "smb/csvs: FAILED: share 'nosuchshare' not found on 127.0.0.1" in result.stdout
 
 
+def test_a_host_name_that_does_not_resolve_is_named(lab, samba):
+    lab.write("data/csvs/a.csv", "1")
+    lab.write("data/results/r.txt", "r")
+    # names are looked up only in smbclient's lmhosts file (absent here), so no lookup leaves the machine;
+    # and .invalid never resolves anywhere (RFC 6761)
+    smb_config(lab, samba, base_path="smb://nosuchhost.invalid/backup/lab",
+               smbclient_options=["--option=name resolve order=lmhosts"])
+    result = lab.run()
+    assert result.returncode == 1
+    assert "smb/csvs: FAILED: host name nosuchhost.invalid not found" in result.stdout
+    assert "NT_STATUS_UNSUCCESSFUL" not in result.stdout
+
 def test_permission_denied_on_a_read_only_share_names_each_file(lab, samba):
     (samba.share_path("readonly") / "lab" / "csvs").mkdir(parents=True)
     lab.write("data/csvs/a.csv", "1")
@@ -132,6 +144,29 @@ def test_permission_denied_on_a_read_only_share_names_each_file(lab, samba):
     csvs = job_of(result, "smb", "csvs")
     assert csvs["failures"] == [{"path": "a.csv", "reason": "permission denied on the server (NT_STATUS_ACCESS_DENIED)"}]
 
+
+def test_a_folder_the_read_only_share_refuses_to_create_is_named_as_the_cause(lab, samba):
+    (samba.share_path("readonly") / "lab").mkdir()
+    lab.write("data/csvs/a.csv", "1")
+    lab.write("data/csvs/deeper/b.csv", "2")
+    lab.write("data/results/r.txt", "r")
+    smb_config(lab, samba, share="readonly")
+    result = lab.run("--json")
+    assert result.returncode == 1
+    refused = "permission denied creating //127.0.0.1/readonly/lab/csvs"
+    assert job_of(result, "smb", "csvs")["failures"] == [{"path": "a.csv", "reason": refused},
+                                                         {"path": "deeper/b.csv", "reason": refused}]
+    assert "OBJECT_PATH_NOT_FOUND" not in result.stdout + result.stderr
+
+
+def test_a_missing_top_folder_the_read_only_share_refuses_is_named(lab, samba):
+    lab.write("data/csvs/a.csv", "1")
+    lab.write("data/results/r.txt", "r")
+    smb_config(lab, samba, share="readonly")
+    result = lab.run()
+    assert result.returncode == 1
+    assert "a.csv: permission denied creating //127.0.0.1/readonly/lab" in result.stdout + result.stderr
+    assert "folder missing on the server" not in result.stdout + result.stderr
 
 def test_a_full_remote_disk_fails_the_file_and_leaves_nothing_truncated(lab, samba):
     if not samba.has_tiny_share:
@@ -185,8 +220,8 @@ def test_a_credentials_file_readable_by_others_is_refused(lab, samba):
     smb_config(lab, samba)
     os.chmod(lab.root / "private" / "smbcredentials", 0o644)
     result = lab.run()
-    assert result.returncode == 1
-    assert "is readable by others: run chmod 600" in result.stdout
+    assert result.returncode == 2
+    assert "is readable by others: run chmod 600" in result.stderr
 
 
 def test_a_credentials_file_as_smbclient_reads_it_with_spaces_and_one_without_a_password(lab, samba):
@@ -200,8 +235,8 @@ def test_a_credentials_file_as_smbclient_reads_it_with_spaces_and_one_without_a_
     assert (on_server(samba, "csvs") / "a.csv").read_text() == "1"
     credentials.write_text(f"username={samba.user}\n")
     result = lab.run()
-    assert result.returncode == 1
-    assert f"smb/csvs: FAILED: credentials file {credentials} has no password= line" in result.stdout
+    assert result.returncode == 2  # refused before any job, as config validate refuses it
+    assert f"credentials_file: credentials file {credentials} has no password= line" in result.stderr
 
 
 def test_remote_dir_and_smbclient_options_reach_the_server(lab, samba):

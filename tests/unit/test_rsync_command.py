@@ -33,9 +33,17 @@ def test_remote_target_gets_an_absolute_partial_dir_so_rsync_hides_no_user_folde
                       mkpath=False)
     assert "--partial-dir=/srv/backup/csvs/.backup_system-partial" in argv
     assert "--mkpath" not in argv and not [word for word in argv if word.startswith("--temp-dir")]
-    assert "--rsh=ssh -p 2222 -i '/keys/my key'" in argv
+    assert "--rsh=ssh -p 2222 -i '/keys/my key' -o BatchMode=yes" in argv
     assert argv[-1] == "ada@server:/srv/backup/csvs/"
 
+
+def test_ssh_gets_batch_mode_unless_the_users_command_sets_it_so_no_prompt_hangs_a_cron_run():
+    assert "--rsh=ssh -o BatchMode=yes" in rsync_argv(job("ada@server:/srv/backup/csvs"))
+    told = rsync_argv(job("ada@server:/srv/backup/csvs", ssh_command=("ssh", "-o", "batchmode=no")))
+    assert "--rsh=ssh -o batchmode=no" in told
+    assert "--rsh=sshpass -f /keys/pw ssh" in rsync_argv(job("ada@server:/srv/backup/csvs",
+                                                            ssh_command=("sshpass", "-f", "/keys/pw", "ssh")))
+    assert not [word for word in rsync_argv(job()) if word.startswith("--rsh")]  # a local target: no ssh
 
 def test_dry_run_and_extra_options_and_no_partial():
     argv = rsync_argv(job(dry_run=True, rsync_options=("--bwlimit=20m",)))
@@ -103,3 +111,26 @@ def test_a_retry_sends_only_its_paths_read_from_stdin_nul_separated():
     assert argv[argv.index("--exclude=-odd") + 1:argv.index("--exclude=-odd") + 3] == ["--files-from=-", "--from0"]
     assert paths_input(("a b.csv", "sub/new\nline.csv")) == b"a b.csv\0sub/new\nline.csv\0"
     assert paths_input(None) is None and "--files-from=-" not in rsync_argv(job())
+
+
+def test_a_connection_lost_midway_is_not_called_a_failure_to_connect():
+    from backup_system.transports.rsync.transport import explain
+
+    closed = "rsync: connection unexpectedly closed ({} bytes received so far) [sender]"
+    assert explain(255, [closed.format(9012)], host="server") == \
+        "connection to server lost during the transfer (rsync exit 255)"
+    assert explain(255, ["rsync: [sender] write error: Broken pipe (32)"], host="server", moved=True) == \
+        "connection to server lost during the transfer (rsync exit 255)"
+    refused = ["ssh: connect to host server port 22: Connection refused", closed.format(0)]
+    assert explain(255, refused, host="server") == \
+        "ssh: connect to host server port 22: Connection refused (rsync exit 255: ssh could not connect)"
+
+
+def test_ssh_warnings_are_never_the_reason_shown():
+    from backup_system.transports.rsync.transport import explain
+
+    errors = ["Warning: Permanently added '[server]:2222' (ED25519) to the list of known hosts.",
+              "ada@server: Permission denied (publickey).",
+              "rsync: connection unexpectedly closed (0 bytes received so far) [sender]"]
+    assert explain(255, errors, host="server") == \
+        "ada@server: Permission denied (publickey). (rsync exit 255: ssh could not connect)"

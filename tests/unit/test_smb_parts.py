@@ -159,3 +159,10 @@ def test_a_file_whose_commands_would_not_fit_one_smbclient_line_is_refused():
     local = {"short.csv": LocalFile("short.csv", 1, 0.0), deep: LocalFile(deep, 1, 0.0)}
     found = SmbJob(job, session, None).too_long(local)
     assert found == [(deep, "its path is too long for smbclient's command line (8000 bytes)")]
+
+
+def test_a_host_is_an_address_or_a_name_to_look_up():
+    from backup_system.transports.smb.session import is_address
+
+    assert is_address("127.0.0.1") and is_address("::1") and is_address("[fe80::1]")
+    assert not is_address("ramanfile.local") and not is_address("server")

@@ -53,6 +53,7 @@ def main(args):
     elif not args.quiet or not report.ok:
         print(report.summary())
         print_verdict(report)
+        print_details(report)
     return exit_status(report=report)
 
 
@@ -85,6 +86,17 @@ def print_verdict(report):
 
     moment = now()
     print(verdict_line(verdicts(load_config(report.config_path), moment, Log(None, WARNING), quick=True), moment))
+
+
+def print_details(report):
+    """A failed run ends with where its log is, which holds every message and command in full."""
+    if report.ok or not report.config_path:
+        return
+    from ..config import load_config
+
+    log_file = load_config(report.config_path).log_file
+    if log_file:
+        print(f"details: {log_file}")
 
 
 def console_level(args):

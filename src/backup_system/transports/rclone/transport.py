@@ -219,11 +219,18 @@ class Rclone(Transport):
 
     def unknown_remote(self, name):
         """Name the remotes that do exist, so a typo is obvious."""
-        where = self.options.rclone_config or "rclone's default file (see: rclone config file)"
+        where = self.options.rclone_config or self.config_file_read(name)
         lines = self.run_quietly(["listremotes"], f"{name}:")
         known = [line.rstrip(":") for line in lines if line.endswith(":") and not line.startswith("{")]
         there = f"remotes there: {', '.join(known)}" if known else "no remotes are configured there (run rclone config)"
         return f"remote '{name}' is not in the rclone configuration {where}; {there}"
+
+    def config_file_read(self, name):
+        """The config file rclone actually reads (RCLONE_CONFIG, else its default), as `rclone config file`
+        prints it on its last line."""
+        lines = self.run_quietly(["config", "file"], f"{name}:")
+        path = next((line.strip() for line in reversed(lines) if line.strip()), "")
+        return path if os.path.isabs(path) else "rclone's default file (see: rclone config file)"
 
 
 def without_paths(job, refused):

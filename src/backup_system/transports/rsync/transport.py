@@ -9,6 +9,7 @@ destination says `create: true`: a missing one is usually a disk or share not mo
 """
 
 import os
+import re
 
 from ... import proc
 from ...errors import DestinationFull, NotFound, Refused, TimedOut, TransportError, Unreachable
@@ -24,6 +25,8 @@ EXIT_MEANINGS = {
     12: "error in rsync protocol data stream", 20: "interrupted", 30: "timeout in data send/receive",
     35: "timeout waiting for daemon connection", 255: "ssh could not connect",
 }
+CLOSED = re.compile(r"^rsync: connection unexpectedly closed \((\d+) bytes received so far\)")
+SSH_WARNING = re.compile(r"^(Warning: |\*\* WARNING: |\*\* )")
 NOT_MOUNTED = "{root} does not exist: is the disk or share mounted? (`create: true` on the destination lets " \
               "backup_system make it)"
 
@@ -53,12 +56,19 @@ def rsync_argv(job, partial_dir=None, temp_dir=None, resume=False, mkpath=True):
 
 
 def rsh_options(job):
-    ssh_command = job.destination.options.ssh_command
-    if not ssh_command:
-        return []
+    """--rsh for a user@host:/path target: the user's ssh_command, plain ssh otherwise, with BatchMode=yes
+    unless the command says BatchMode itself, so a password or host-key prompt never hangs a cron run."""
+    ssh_command = list(job.destination.options.ssh_command or [])
+    if not ssh_command and not is_remote_location(job.target):
+        return []  # a plain local backup starts without shlex
     import shlex
 
-    return ["--rsh=" + shlex.join(ssh_command)]
+    if not is_remote_location(job.target):
+        return ["--rsh=" + shlex.join(ssh_command)]
+    command = ssh_command or ["ssh"]
+    if os.path.basename(command[0]) == "ssh" and not any("batchmode" in word.lower() for word in command):
+        command += ["-o", "BatchMode=yes"]
+    return ["--rsh=" + shlex.join(command)]
 
 
 def destination_root(job):
@@ -128,6 +138,7 @@ class Rsync(Transport):
         ran = proc.run(argv, timeout=timeout, log=self.log, env={"LC_ALL": "C"}, on_line=reader.take_stdout,
                        input_bytes=paths_input(job.only_paths))
         reader.take_stderr(ran.stderr_lines)
+        moved = bool(reader.tally.sent)
         if ran.returncode and (reader.tally.sent or reader.receiving_reason) and not job.dry_run:
             self.confirm(job, reader)
         done = reader.outcome()
@@ -137,7 +148,8 @@ class Rsync(Transport):
             raise NotFound(NOT_MOUNTED.format(root=destination_root(job)), done)
         if ran.returncode not in (0, 23, 24) or (ran.returncode and reader.other_errors):
             kind = failure(ran.returncode, reader.other_errors, reader.receiving_reason)
-            raise kind(explain(ran.returncode, reader.other_errors, reader.receiving_reason), done)
+            host = ssh_host(job.target) if is_remote_location(job.target) else None
+            raise kind(explain(ran.returncode, reader.other_errors, reader.receiving_reason, host, moved), done)
         return done, ran.returncode
 
     def confirm(self, job, reader):
@@ -162,6 +174,11 @@ def missing_root(job, returncode, errors):
             and any(" mkdir " in line and "No such file or directory" in line for line in errors))
 
 
+def ssh_host(target):
+    """The host of user@host:/path."""
+    return target.split(":", 1)[0].rpartition("@")[2]
+
+
 def paths_input(paths):
     """--files-from's list for a retry, NUL-separated; None when the whole tree goes."""
     if paths is None:
@@ -169,16 +186,28 @@ def paths_input(paths):
     return b"".join(path.encode("utf-8", "surrogateescape") + b"\0" for path in paths)
 
 
-def explain(returncode, errors, receiving_reason=None):
-    """One line saying why rsync failed: its own first complaint, else what its exit code means."""
+def explain(returncode, errors, receiving_reason=None, host=None, moved=False):
+    """One line saying why rsync failed: a connection lost midway, else its own first complaint, else what its
+    exit code means. host: the ssh host of a user@host:/path target; moved: files had gone before the error."""
+    if host and connection_lost(returncode, errors, moved):
+        return f"connection to {host} lost during the transfer (rsync exit {returncode})"
     first = (receiving_reason and f"the destination cannot store files: {receiving_reason}") or first_complaint(errors)
     meaning = "ssh could not connect" if first and first.startswith("ssh:") else EXIT_MEANINGS.get(returncode, "failed")
     return f"{first} (rsync exit {returncode}: {meaning})" if first else f"rsync exit {returncode}: {meaning}"
 
 
+def connection_lost(returncode, errors, moved):
+    """The ssh connection broke after it was made: rsync had heard from the other side (a refused login or an
+    unknown host closes it before a single byte), or exit 255 after files had moved."""
+    heard = any(int(match.group(1)) > 0 for match in map(CLOSED.match, errors) if match)
+    return returncode in (12, 255) and (heard or moved) and not any(line.startswith("ssh:") for line in errors)
+
+
 def first_complaint(errors):
-    return next((line for line in errors if not line.startswith("rsync: connection unexpectedly closed")),
-                errors[0] if errors else None)
+    """rsync's or ssh's first line that says something: not ssh's warnings (`Warning: Permanently added ...
+    to the list of known hosts`) nor rsync's echo of a closed connection."""
+    telling = [line for line in errors if not SSH_WARNING.match(line)]
+    return next((line for line in telling if not CLOSED.match(line)), telling[0] if telling else None)
 
 
 def failure(returncode, errors, receiving_reason=None):

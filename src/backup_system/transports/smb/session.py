@@ -54,6 +54,16 @@ def is_message(line):
     return not (LISTING_LINE.match(line) or QUIET_LINES.match(line) or line.startswith("\\"))
 
 
+def is_address(host):
+    """An IPv4 or IPv6 address rather than a name to look up."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
 def smb_path(folder, relative=""):
     joined = "/".join(part for part in (folder, relative) if part)
     return joined.replace("/", "\\")
@@ -125,6 +135,9 @@ class Session:
             return NotFound(f"share '{self.target.share}' not found on {self.target.host}")
         if status == "NT_STATUS_ACCESS_DENIED":
             return Refused(f"permission denied at {where} for {self.user}")
+        if status == "NT_STATUS_UNSUCCESSFUL" and not is_address(self.target.host) and \
+                any(f"Connection to {self.target.host} failed" in line for line in lines):
+            return Unreachable(f"host name {self.target.host} not found")  # what smbclient says when no lookup answers
         if status in UNREACHABLE or any("Connection to" in line for line in lines):
             return Unreachable(f"cannot reach {where} (port {self.options.port}): {status or 'connection failed'}")
         if returncode is not None and (returncode < 0 or returncode >= 128):

@@ -113,6 +113,7 @@ class SmbJob:
         self.token = run_token()
         self.record = TemporaryRecord(job.state_dir, job.target)
         self.recorded = self.record.names()  # temporary paths this tool made here and may have left
+        self.refused_folders = []  # folders whose mkdir the server refused (permission denied), parents first
 
     def run(self):
         local, skipped = scan(self.job.source.path, self.job.source.exclude)
@@ -186,13 +187,18 @@ class SmbJob:
             needed.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
         missing = sorted(needed - remote_folders, key=lambda folder: (folder.count("/"), folder))
         top = self.folder.split("/") if self.folder else []
-        commands = [f"mkdir {quoted(smb_path('/'.join(top[:depth])))}" for depth in range(1, len(top) + 1)]
-        commands += [f"mkdir {quoted(smb_path(self.folder, folder))}" for folder in missing]
+        folders = ["/".join(top[:depth]) for depth in range(1, len(top) + 1)]
+        folders += ["/".join(part for part in (self.folder, folder) if part) for folder in missing]
+        commands = [MARKER.format(START)]
+        for index, folder in enumerate(folders):  # a marker after each mkdir tells which one was refused
+            commands += [f"mkdir {quoted(smb_path(folder))}", MARKER.format(index)]
         commands += [f"{'deltree' if path in remote_folders else 'del'} {quoted(smb_path(self.folder, path))}"
                      for path in leftovers]
         if leftovers:
             self.log.info(f"removing {len(leftovers)} temporary files left by an interrupted run")
-        self.session.run(commands)
+        problems = problems_by_file(self.session.run(commands), folders)
+        self.refused_folders = [folder for folder in folders
+                                if any("NT_STATUS_ACCESS_DENIED" in problem for problem in problems.get(folder, ()))]
 
     def upload(self, to_send, local, remote):
         """Put each file under its temporary name, then rename the complete ones; {path: problems}."""
@@ -222,7 +228,14 @@ class SmbJob:
         return reasons
 
     def explain_put(self, path, problems):
-        """A put refused by name is our temporary name being refused (the real name comes at the rename)."""
+        """A put refused by name is our temporary name being refused (the real name comes at the rename); a put
+        into a missing folder whose mkdir the server refused names that folder."""
+        if any("NT_STATUS_OBJECT_PATH_NOT_FOUND" in problem for problem in problems):
+            where = "/".join(part for part in (self.folder, path) if part)
+            refused = [folder for folder in self.refused_folders if where.startswith(folder + "/")]
+            if refused:  # the deepest: a read-only share refuses mkdir of a folder that exists, too
+                target = self.session.target
+                return [f"permission denied creating //{target.host}/{target.share}/{refused[-1]}"]
         if any("NT_STATUS_OBJECT_NAME_NOT_FOUND opening remote file" in problem for problem in problems):
             name = self.temp(path).rsplit("/", 1)[-1]
             return [f"the server refuses the temporary upload name {name}: "
