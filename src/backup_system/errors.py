@@ -29,6 +29,12 @@ class Unreachable(TransportError):
     kind = "unreachable"
 
 
+class Stalled(TransportError):
+    """The server stopped answering in the middle of a job: nothing moved for the destination's stall_timeout."""
+
+    kind = "stalled"
+
+
 class Refused(TransportError):
     """The destination answered but refused us: wrong password, no permission."""
 

@@ -15,6 +15,15 @@ def is_remote_location(location):
     return ":" in head and not location.startswith(("/", ".", "~"))
 
 
+def server_of(location):
+    """The server a remote location names (smb host, ssh [user@]host, rclone remote), or None for a local path."""
+    if is_smb_url(location):
+        return location.split("//", 1)[1].split("/", 1)[0]
+    if is_remote_location(location):
+        return location.split(":", 1)[0]
+    return None
+
+
 def is_inside(path, folder):
     """True when path is folder itself or somewhere under it (both absolute)."""
     return path == folder or path.startswith(folder.rstrip("/") + "/")

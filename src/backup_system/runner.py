@@ -7,7 +7,8 @@ from collections import namedtuple
 
 from . import log as logs
 from .config import load_config
-from .errors import BackupError, LockHeld, TransportError
+from .errors import BackupError, LockHeld, Stalled, TransportError, Unreachable
+from .locations import server_of
 from .lock import RunLock
 from .plan import build_jobs, start_line
 from .record import JobRecord, RunRecord, plural
@@ -19,6 +20,9 @@ from .transports import Outcome, transport_for
 # notify after history: the status verdict a notice carries then includes this run.
 BEFORE_RUN = ["history:record_start", "notify:before_run"]
 AFTER_RUN = ["history:record_finish", "notify:after_run"]
+
+# A job that fails with one of these leaves its server's other jobs in the run failing at once.
+UNREACHABLE_KINDS = (Unreachable.kind, Stalled.kind)
 
 RunStart = namedtuple("RunStart", "run_id action dry_run trigger config_path config_name started jobs")
 RunStart.__doc__ = "A run as it begins, holding the lock: its id, what it does and why, and its (destination, source) pairs."
@@ -82,9 +86,18 @@ def run_locked(config, jobs, log, begin):
             begin()
             archives, failed_sources = build_archives(config, jobs, dry_run, log)
             left_out = {archive.source: archive.skipped for archive in archives}
-            return tuple(run_job(with_archives(job, config, failed_sources), log,
-                                 left_out.get(job.source.name, ()) if job.compressed else ())
-                         for job in jobs), archives
+            unreachable = {}  # (destination, server) -> the JobRecord of the job that found it unreachable
+            records = []
+            for job in jobs:
+                server = (job.destination.name, server_of(job.target))
+                if server in unreachable:
+                    records.append(not_tried(job, unreachable[server], log))
+                    continue
+                records.append(run_job(with_archives(job, config, failed_sources), log,
+                                       left_out.get(job.source.name, ()) if job.compressed else ()))
+                if records[-1].error_kind in UNREACHABLE_KINDS:
+                    unreachable[server] = records[-1]
+            return tuple(records), archives
     except LockHeld as error:
         log.record(f"not run: {error}")
         raise
@@ -206,6 +219,16 @@ def run_job(job, log, not_archived=()):
     return JobRecord(job.destination.name, job.source.name, job.target, job.destination.type, job.dry_run,
                      outcome.sent, outcome.bytes_sent, outcome.unchanged, failures, outcome.removed, error,
                      kind, time.monotonic() - started, outcome.removed_paths)
+
+
+def not_tried(job, failed, log):
+    """The JobRecord of a job whose server an earlier job of the run could not reach: it fails at once, for the
+    same reason, instead of waiting out the same timeouts again."""
+    error = f"not tried: {failed.error} (found by {failed.destination}/{failed.source})"
+    with log.prefixed(f"{job.destination.name}/{job.source.name}"):
+        log.error(f"FAILED: {error}")
+    return JobRecord(job.destination.name, job.source.name, job.target, job.destination.type, job.dry_run,
+                     (), 0, 0, (), 0, error, failed.error_kind, 0.0, ())
 
 
 def archive_failures(not_archived, log):

@@ -9,7 +9,7 @@ def destination(type, name="dest", **keys):
     transport = entry(type)
     options = {spec.name: spec.default for spec in transport.fields}
     core = dict.fromkeys(Destination._fields)
-    core.update(name=name, type=type, paths={}, enabled=True, timeout=60)
+    core.update(name=name, type=type, paths={}, enabled=True, timeout=60, connect_timeout=15, stall_timeout=120)
     for key, value in keys.items():
         (options if key in options else core)[key] = value
     core["options"] = transport.options(**options)

@@ -100,6 +100,12 @@ CORE_FIELDS = (
     field(f"{DESTINATION}.use_compression", "bool", None,
           "overrides compression.enabled for this destination"),
     field(f"{DESTINATION}.timeout", "number", 21600, "seconds one transfer command may run before it is stopped"),
+    field(f"{DESTINATION}.connect_timeout", "number", 15,
+          "seconds to wait for the server to answer a connection before the job fails as unreachable (and "
+          "this destination's other jobs in the run fail at once with the same reason)"),
+    field(f"{DESTINATION}.stall_timeout", "number", 120,
+          "seconds with no answer from the server during a transfer before the job fails with \"the server "
+          "stopped answering\""),
     field(f"{DESTINATION}.stale_after", "duration", None, "this destination's own stale_after (default: the global one)"),
 )
 NOTIFICATION_FIELDS = (

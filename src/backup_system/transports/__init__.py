@@ -42,6 +42,13 @@ class Transport:
         the job fails as a whole."""
         raise NotImplementedError
 
+    def reach(self, target):
+        """Contact the server holding `target` with a listing only, writing nothing, and return one line on what
+        is there ("reachable", "reachable; the folder is not there yet (a run makes it)"). Raises the
+        TransportError a run would raise (Unreachable, Refused, NotFound, ...) when it cannot reach it, within
+        the destination's connect_timeout. `config validate --reach` calls it for every destination."""
+        raise NotImplementedError
+
 
 class Tally:
     """What a transport has done so far in one job; `outcome()` freezes it."""
