@@ -5,6 +5,7 @@ import os
 import time
 from collections import namedtuple
 
+from . import guard
 from . import log as logs
 from .config import load_config
 from .errors import BackupError, LockHeld, Stalled, TransportError, Unreachable
@@ -30,7 +31,7 @@ RunStart.__doc__ = "A run as it begins, holding the lock: its id, what it does a
 
 def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_level=logs.WARNING, stream=None,
                progress=True, trigger="notebook", pipeline=None, retry_failed=False, notify=None, before_run=None,
-               after_run=None):
+               after_run=None, force=False):
     """Back up every enabled destination (or those named in `only`) and return the run's RunRecord.
 
     Never exits the interpreter: a config mistake raises ConfigError, a held lock LockHeld,
@@ -42,7 +43,7 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
     of the pipeline that ran before this backup. `retry_failed`: send only the files that failed in
     each job's last run. `notify`: send the config's notices (True), none (False), or (None) unless
     this is a dry run. `before_run`, `after_run`: the steps around the run (default BEFORE_RUN,
-    AFTER_RUN).
+    AFTER_RUN). `force`: run a mirror whose source looks vanished or shrunk (see guard.py) this once.
     """
     config = load_config(config)
     if not (notify if notify is not None else not dry_run):
@@ -61,7 +62,7 @@ def run_backup(config=None, *, only=(), dry_run=False, compress=None, console_le
             log.record(note)
         start = start._replace(jobs=tuple((job.destination.name, job.source.name) for job in jobs))
         steps = BEFORE_RUN if before_run is None else before_run
-        records, archives = run_locked(config, jobs, log, lambda: run_steps(steps, config, start, log))
+        records, archives = run_locked(config, jobs, log, lambda: run_steps(steps, config, start, log), force)
         record = finished(start, records, archives, notes, pipeline)
         log.record(record.verdict())
         run_steps(AFTER_RUN if after_run is None else after_run, config, record, log)
@@ -76,7 +77,7 @@ def finished(start, jobs, archives, notes, pipeline, disabled=False):
                      start.started, time.time(), tuple(jobs), tuple(archives), tuple(notes), disabled, pipeline)
 
 
-def run_locked(config, jobs, log, begin):
+def run_locked(config, jobs, log, begin, force=False):
     """Holding the config's lock: `begin()`, the compression stage, then every job; (JobRecords, ArchiveResults)."""
     dry_run = jobs[0].dry_run if jobs else False
     try:
@@ -94,7 +95,7 @@ def run_locked(config, jobs, log, begin):
                     records.append(not_tried(job, unreachable[server], log))
                     continue
                 records.append(run_job(with_archives(job, config, failed_sources), log,
-                                       left_out.get(job.source.name, ()) if job.compressed else ()))
+                                       left_out.get(job.source.name, ()) if job.compressed else (), force))
                 if records[-1].error_kind in UNREACHABLE_KINDS:
                     unreachable[server] = records[-1]
             return tuple(records), archives
@@ -197,7 +198,7 @@ def internal_error(error, log):
     return f"internal error: {error!r} (details in {log.file_path})"
 
 
-def run_job(job, log, not_archived=()):
+def run_job(job, log, not_archived=(), force=False):
     """Run one job and return its JobRecord; whatever goes wrong stays in the record.
 
     not_archived: (path, reason) of each file the archive this job sends left out; each is a file of the
@@ -207,7 +208,10 @@ def run_job(job, log, not_archived=()):
     outcome, error, kind = Outcome(), None, None
     with log.prefixed(f"{job.destination.name}/{job.source.name}"):
         try:
+            size = guard.check(job, getattr(job.destination, "max_shrink", 50), force, log)
             outcome = send(job, log)
+            if size is not None:
+                guard.remember(job, size)
         except BackupError as failure:
             outcome, error = getattr(failure, "outcome", None) or Outcome(), str(failure)
             kind = getattr(failure, "kind", "failed")
