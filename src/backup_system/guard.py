@@ -11,7 +11,6 @@ Not guarded, on purpose: `remove_from_local` (a vanished source leaves it nothin
 (it deletes here only what vanished there, which a local count cannot see).
 """
 
-import json
 import os
 from collections import namedtuple
 
@@ -77,6 +76,8 @@ def measure(source):
 def remember(job, size):
     """After a successful guarded job: its source's size becomes the one the next run compares with."""
     sizes = last_sizes(job.state_dir)
+    import json  # only for a guarded job: an everyday run does not import json
+
     sizes[job.source.name] = size
     os.makedirs(job.state_dir, exist_ok=True)
     path = os.path.join(job.state_dir, SIZES_FILE)
@@ -86,6 +87,8 @@ def remember(job, size):
 
 
 def last_sizes(state_dir):
+    import json
+
     try:
         with open(os.path.join(state_dir, SIZES_FILE)) as stream:
             return {name: Size(*value) for name, value in json.load(stream).items()}

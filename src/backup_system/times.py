@@ -57,6 +57,24 @@ def parse_time(text):
     return moment.timestamp()
 
 
+def parse_at(text, current=None):
+    """Seconds since the epoch of a moment as a user names it for `restore --at`: an ISO 8601 date or time,
+    `now`, `yesterday` (this time yesterday), `today` (midnight), or a time ago such as 3d, 12h, 90m, 2w.
+    None when it is none of these."""
+    current = now() if current is None else current
+    word = text.strip().lower()
+    if word == "now":
+        return current
+    if word == "yesterday":
+        return current - DAY
+    if word == "today":
+        return time.mktime(time.localtime(current)[:3] + (0, 0, 0, 0, 0, -1))
+    ago = parse_duration(word.removesuffix(" ago").replace(" ", ""))
+    if ago is not None:
+        return current - ago
+    return parse_time(text)
+
+
 def format_time(seconds):
     """Local time to the minute, as the summary and status show it."""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))

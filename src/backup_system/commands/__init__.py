@@ -27,6 +27,8 @@ VERBS = {
     "history": ("history", "[-n N] [--failed] | show RUN_ID", "the last runs, newest first, or one run whole"),
     "status": ("status", "[--json]", "are we protected? each destination's last success and a verdict "
                "(exit 1 when stale)"),
+    "restore": ("restore", "--from DEST --to DIR [--at TIME] [--source S] [--path GLOB]",
+                "bring back the sources as they were at a time (default now) into a folder"),
     "notify": ("notify", "test [NAME]", "send a test message through each notifier (or one)"),
     "schedule": ("schedule", "--cron | --systemd | --slurm [--install | --uninstall | --check]",
                  "print (or install) a schedule that runs this backup"),

@@ -49,6 +49,30 @@ class Transport:
         the destination's connect_timeout. `config validate --reach` calls it for every destination."""
         raise NotImplementedError
 
+    # The reading verbs live in the transport package's fetch.py, each taking this object first, so that
+    # reading a destination back never loads (or crowds) the code that sends.
+
+    def list_files(self, location):
+        """Every file under `location` (a target, or a versions folder beside it) as a Listed (relative path
+        with '/' separators, size, mtime in seconds; `link` set for a symbolic link, which is never followed),
+        or None when there is no such folder there. Raises the TransportError a run would when the server
+        cannot be read."""
+        return self.reading().list_files(self, location)
+
+    def fetch(self, location, paths, into):
+        """Copy each relative path under `location` to the local folder `into`/<path>, writing nowhere else;
+        return (set of paths fetched, [(path, reason)] for each not fetched). Modification times need not be
+        kept: restore sets them from list_files."""
+        return self.reading().fetch(self, location, paths, into)
+
+    def reading(self):
+        return importlib.import_module(".fetch", type(self).__module__.rpartition(".")[0])
+
+
+Listed = namedtuple("Listed", "path size mtime link", defaults=(None,))
+Listed.__doc__ = ("One file at a destination: relative path with '/' separators, size in bytes, mtime in seconds, "
+                  "and for a symbolic link where it points (restore refuses it).")
+
 
 class Tally:
     """What a transport has done so far in one job; `outcome()` freezes it."""

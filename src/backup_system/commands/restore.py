@@ -1,0 +1,68 @@
+"""restore: bring back the sources as they were at a time, from one destination, into a folder of your choice."""
+
+from ..cli import exit_status
+from ..errors import ConfigError
+from . import CONFIG_HELP, verb_parser
+
+EPILOG = """\
+Each source lands in TO/<source>/. For each file the copy it had at --at: the live copy at the
+destination, or a kept version (<target>-versions/<stamp>/) when the live one is newer.
+--at takes an ISO date or time (2026-11-30, 2026-11-30T14:00), now, today, yesterday, or a time
+ago: 3d, 12h, 90m, 2w. Nothing is written outside TO; a non-empty TO needs --force."""
+
+
+def parser():
+    """`backup_system.py restore --from DEST --to DIR [--source S] [--at TIME] [--path GLOB ...]`."""
+    restore = verb_parser("restore", EPILOG)
+    restore.add_argument("--from", dest="from_", required=True, metavar="DEST", help="the destination to restore from")
+    restore.add_argument("--to", required=True, metavar="DIR", help="the folder to restore into (made if missing)")
+    restore.add_argument("--source", metavar="S", help="only this source (default: every source DEST receives)")
+    restore.add_argument("--at", metavar="TIME", help="as the files were at this time (default: now)")
+    restore.add_argument("--path", action="append", default=[], metavar="GLOB",
+                         help="only files matching GLOB, as a path in the source or SOURCE/path (repeatable)")
+    restore.add_argument("--dry-run", action="store_true", help="list what would be restored; write nothing")
+    restore.add_argument("--force", action="store_true", help="restore into a folder that is not empty")
+    restore.add_argument("--json", action="store_true", help="print the report as JSON on stdout, nothing else")
+    restore.add_argument("-v", "--verbose", action="store_true", help="also show each command")
+    restore.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
+    return restore
+
+
+def main(args):
+    """Restore as the options say; print the summary (or JSON); exit 1 when a file could not be restored."""
+    from .. import log as logs
+    from ..restore import run_restore
+    from ..times import parse_at
+
+    at = None
+    if args.at is not None:
+        at = parse_at(args.at)
+        if at is None:
+            raise ConfigError(f"restore --at {args.at!r}: not a time; give an ISO date or time (2026-11-30T14:00), "
+                              f"now, today, yesterday, or a time ago such as 3d or 12h")
+    level = logs.DEBUG if args.verbose else logs.WARNING if args.json else logs.INFO
+    report = run_restore(args.config, from_=args.from_, to=args.to, at=at, source=args.source, paths=args.path,
+                         dry_run=args.dry_run, force=args.force, console_level=level)
+    if args.json:
+        from .backup import print_json
+
+        print_json(report.to_dict())
+    else:
+        print(summary(report))
+    return exit_status(report=report)
+
+
+def summary(report):
+    """One line per source, one per file not restored, then the verdict."""
+    lines = []
+    for job in report.jobs:
+        verb = "would restore" if job.dry_run else "restored"
+        where = f"{job.destination}/{job.source}"
+        lines.append(f"{where}: FAILED: {job.error}" if job.error else f"{where}: {verb} {job.files_sent} files")
+        lines.extend(f"{where}: not restored: {path}: {reason}" for path, reason in job.failures)
+        if job.dry_run:
+            lines.extend(f"{where}: would restore {path}" for path in job.sent)
+    failed = sum(not job.ok for job in report.jobs)
+    lines.append(f"restore: {failed} of {len(report.jobs)} sources FAILED" if failed
+                 else f"restore{' (dry run, nothing written)' if report.dry_run else ''}: ok")
+    return "\n".join(lines)

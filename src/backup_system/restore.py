@@ -1,0 +1,259 @@
+"""Restore: each source's tree as it was at a time, brought back from one destination, written only under --to.
+
+For each file the copy it had at that time: the live copy at the destination when it is not newer
+than the time, else the kept version (`<target>-versions/<stamp>/<path>`) that was live then — one
+not newer than the time and replaced or deleted after it. Files arrive in a staging folder inside
+--to (`.backup_system-restore-<token>`), get their modification time from the listing, and are
+renamed into place one by one, so an interrupted restore leaves no truncated file under a real name.
+A name that would land outside --to (`..`, an absolute name, through a symbolic link) is refused
+and reported, whatever the destination's listing says.
+
+The transport answers two verbs, list_files and fetch (see transports/__init__.py); nothing here
+asks which kind of destination it holds.
+"""
+
+import fnmatch
+import os
+import shutil
+import time
+from collections import namedtuple
+
+from .errors import BackupError, ConfigError
+from .transports import Outcome
+from .versions import VERSION_STAMP, VERSIONS_SUFFIX
+
+STAGING_PREFIX = ".backup_system-restore-"
+OWN_FOLDER = ".backup_system"  # our manifest beside the data: never part of the restored tree
+
+Copy = namedtuple("Copy", "path size mtime folder kept_at")
+Copy.__doc__ = ("One copy of a file at the destination: its relative path, size and mtime, the folder it is "
+                "fetched from, and for a kept version the time it was replaced or deleted (None: the live copy).")
+
+
+def as_of(live, kept, at):
+    """{path: Copy} of each file as it was at `at` (seconds), from the live copies and the kept versions.
+
+    The live copy counts when it is not newer than `at`; else the kept copy not newer than `at` that was
+    still live then (kept after `at`), the newest such. A file whose every copy is newer, or that was
+    replaced or deleted before `at` with nothing after it, did not exist then.
+    """
+    chosen = {copy.path: copy for copy in live if copy.mtime <= at}
+    for copy in sorted(kept, key=lambda item: item.mtime):
+        if copy.path not in chosen or chosen[copy.path].kept_at is not None:
+            if copy.mtime <= at < copy.kept_at:
+                chosen[copy.path] = copy
+    return chosen
+
+
+def kept_copies(listed, versions_root):
+    """Copies in a versions folder listing (`<stamp>/<relative path>`); names that are no stamp are not ours."""
+    copies = []
+    for item in listed or ():
+        stamp, _, path = item.path.partition("/")
+        if item.link is not None:
+            continue
+        try:
+            kept_at = time.mktime(time.strptime(stamp, VERSION_STAMP))
+        except ValueError:
+            continue
+        if path:
+            copies.append(Copy(path, item.size, item.mtime, f"{versions_root}/{stamp}", kept_at))
+    return copies
+
+
+def unsafe_name(path):
+    """Why a listed name cannot be written under --to, or None."""
+    parts = path.split("/")
+    if path.startswith("/") or "\0" in path:
+        return "an absolute or malformed name: refused"
+    if any(part in ("", ".", "..") for part in parts):
+        return "a name with '..' or an empty part: refused (it would land outside --to)"
+    return None
+
+
+def selected(path, source_name, patterns):
+    """--path GLOB: matched against the path in the source and against SOURCE/path."""
+    return not patterns or any(fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(f"{source_name}/{path}", pattern)
+                               for pattern in patterns)
+
+
+class Restore:
+    """One source's restore: choose the copies, fetch them into staging, move them into place."""
+
+    def __init__(self, transport, job, at, patterns, to, staging, log):
+        self.transport, self.job, self.at, self.patterns = transport, job, at, patterns
+        self.to, self.staging, self.log = to, staging, log
+
+    def run(self):
+        target = self.job.target
+        listed = self.transport.list_files(target)
+        if listed is None:
+            from .errors import NotFound
+
+            raise NotFound(f"{target} does not exist at the destination: nothing to restore")
+        listed = [item for item in listed if not item.path.startswith(OWN_FOLDER + "/")]
+        failures = [(item.path, f"a symbolic link at the destination (to {item.link}): not restored, never "
+                                f"followed") for item in listed if item.link is not None
+                    and selected(item.path, self.job.source.name, self.patterns)]
+        live = [Copy(item.path, item.size, item.mtime, target, None) for item in listed if item.link is None]
+        root = target.rstrip("/") + VERSIONS_SUFFIX
+        chosen = as_of(live, kept_copies(self.transport.list_files(root), root), self.at)
+        wanted = []
+        for path, copy in sorted(chosen.items()):
+            problem = unsafe_name(path)
+            if problem:
+                failures.append((path, problem))
+            elif selected(path, self.job.source.name, self.patterns):
+                wanted.append(copy)
+        if self.job.dry_run:
+            return Outcome(sent=tuple(copy.path for copy in wanted), bytes_sent=sum(c.size for c in wanted),
+                           failures=tuple(failures))
+        restored = self.fetch_all(wanted, failures)
+        return Outcome(sent=tuple(restored), bytes_sent=sum(restored.values()), failures=tuple(failures))
+
+    def fetch_all(self, wanted, failures):
+        """Fetch the copies folder by folder; {path: bytes} of those now in place under --to."""
+        by_folder = {}
+        for copy in wanted:
+            by_folder.setdefault(copy.folder, []).append(copy)
+        restored = {}
+        for index, (folder, copies) in enumerate(sorted(by_folder.items())):
+            into = os.path.join(self.staging, str(index))
+            fetched, missed = self.transport.fetch(folder, [copy.path for copy in copies], into)
+            failures.extend(missed)
+            for copy in copies:
+                if copy.path in fetched:
+                    problem = self.place(copy, os.path.join(into, copy.path))
+                    if problem:
+                        failures.append((copy.path, problem))
+                    else:
+                        restored[copy.path] = copy.size
+        return restored
+
+    def place(self, copy, fetched):
+        """Move one fetched file to its real name under --to/<source>; why it could not be, or None."""
+        if os.path.islink(fetched) or not os.path.isfile(fetched):
+            return "not a regular file at the destination: refused"
+        if os.path.getsize(fetched) != copy.size:
+            return f"arrived with {os.path.getsize(fetched)} bytes, the listing says {copy.size}: not restored"
+        final = os.path.join(self.to, self.job.source.name, copy.path)
+        if not inside(os.path.dirname(final), self.to):
+            return "its folder under --to is a symbolic link leading elsewhere: refused"
+        try:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            if not inside(os.path.realpath(os.path.dirname(final)), os.path.realpath(self.to)):
+                return "its folder under --to is a symbolic link leading elsewhere: refused"
+            os.utime(fetched, (copy.mtime, copy.mtime))
+            if os.path.islink(final) or os.path.isdir(final):
+                return f"{final} is a {'symbolic link' if os.path.islink(final) else 'folder'} here: not replaced"
+            os.replace(fetched, final)
+        except OSError as error:
+            return f"cannot write {final}: {error.strerror}"
+        return None
+
+
+def inside(path, folder):
+    """Whether path (made real) is folder or below it."""
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    return real == root or real.startswith(root.rstrip("/") + "/")
+
+
+def prepare_to(to, force, dry_run):
+    """Check --to: a missing one is made (its parent must exist); a non-empty one only with --force."""
+    to = os.path.abspath(to)
+    if os.path.lexists(to) and not os.path.isdir(to):
+        raise ConfigError(f"--to {to}: not a folder")
+    if not os.path.isdir(os.path.dirname(to)):
+        raise ConfigError(f"--to {to}: its parent folder does not exist")
+    if os.path.isdir(to) and any(not name.startswith(STAGING_PREFIX) for name in os.listdir(to)) and not force:
+        raise ConfigError(f"--to {to} is not empty: restore into an empty or new folder, or add --force to "
+                          f"write among what is there")
+    if not dry_run:
+        os.makedirs(to, exist_ok=True)
+    return to
+
+
+def staging_folder(to):
+    return os.path.join(to, f"{STAGING_PREFIX}{os.getpid()}-{os.urandom(3).hex()}")
+
+
+def remove_staging(staging):
+    """Our own staging folder, made by this restore: removed whatever is left in it."""
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def restore_jobs(config, from_, source, dry_run):
+    """The jobs whose targets hold what to restore: each source (or the one named) at destination `from_`,
+    enabled or not."""
+    from .plan import build_jobs
+
+    destination = config.destinations.get(from_)
+    if destination is None:
+        from .config.validate import suggestion
+
+        raise ConfigError(f"{config.path}: restore --from {from_}: no such destination"
+                          f"{suggestion(from_, config.destinations)}; destinations are: {', '.join(config.destinations)}")
+    if destination.direction != "push":
+        raise ConfigError(f"restore --from {from_}: a {destination.direction} destination holds no backup of "
+                          f"this machine to restore")
+    every, _ = build_jobs(config._replace(destinations={from_: destination._replace(enabled=True)}), (from_,), dry_run)
+    jobs = [job for job in every if source in (None, job.source.name, job.source.name.split("/")[0])]
+    if not jobs:
+        raise ConfigError(f"restore --source {source}: {from_} receives no source of that name; it receives: "
+                          f"{', '.join(job.source.name for job in every)}")
+    archived = [job for job in jobs if job.compressed]
+    if archived:
+        raise ConfigError(f"restore --from {from_}: it receives archives (use_compression); restoring from "
+                          f"archives is not built yet: fetch the newest archive by hand and unpack it")
+    return jobs
+
+
+def run_restore(config=None, *, from_, to, at=None, source=None, paths=(), dry_run=False, force=False,
+                console_level=None, stream=None):
+    """Bring back each source's tree as it was at `at` (seconds; default now) from destination `from_` into
+    `to`/<source>/, and return the RunRecord (action "restore"; `sent` holds the files restored).
+
+    Raises ConfigError for a mistake (unknown destination, a non-empty `to` without force)."""
+    from . import log as logs
+    from .config import load_config
+    from .record import JobRecord, RunRecord
+    from .runner import new_run_id
+    from .times import now
+    from .transports import transport_for
+
+    config = load_config(config)
+    at = now() if at is None else at
+    jobs = restore_jobs(config, from_, source, dry_run)
+    to = prepare_to(to, force, dry_run)
+    log = logs.Log(config.log_file, logs.WARNING if console_level is None else console_level, stream)
+    started, records = time.time(), []
+    try:
+        log.info(f"{'dry run, ' if dry_run else ''}restoring from {from_} as of "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(at))} into {to}")
+        for job in jobs:
+            records.append(restore_one(job, transport_for(job.destination, log), at, paths, to, log))
+    finally:
+        log.close()
+    return RunRecord(new_run_id(), "restore", dry_run, "cli", config.path, config.name, started, time.time(),
+                     tuple(records), (), (), False, None)
+
+
+def restore_one(job, transport, at, paths, to, log):
+    from .record import JobRecord
+
+    started, outcome, error, kind = time.monotonic(), Outcome(), None, None
+    staging = staging_folder(to)
+    with log.prefixed(f"{job.destination.name}/{job.source.name}"):
+        try:
+            outcome = Restore(transport, job, at, paths, to, staging, log).run()
+        except BackupError as failure:
+            error, kind = str(failure), getattr(failure, "kind", "failed")
+            log.error(f"FAILED: {error}")
+        finally:
+            remove_staging(staging)
+        for path, reason in outcome.failures:
+            log.warning(f"not restored: {path}: {reason}")
+    return JobRecord(job.destination.name, job.source.name, job.target, job.destination.type, job.dry_run,
+                     outcome.sent, outcome.bytes_sent, 0, outcome.failures, 0, error, kind,
+                     time.monotonic() - started, ())
+
