@@ -20,7 +20,7 @@ from collections import namedtuple
 
 from .errors import BackupError, ConfigError
 from .transports import Outcome
-from .versions import VERSION_STAMP, VERSIONS_SUFFIX
+from .versions import stamp_time, versions_root
 
 STAGING_PREFIX = ".backup_system-restore-"
 OWN_FOLDER = ".backup_system"  # our manifest beside the data: never part of the restored tree
@@ -52,11 +52,8 @@ def kept_copies(listed, versions_root):
         stamp, _, path = item.path.partition("/")
         if item.link is not None:
             continue
-        try:
-            kept_at = time.mktime(time.strptime(stamp, VERSION_STAMP))
-        except ValueError:
-            continue
-        if path:
+        kept_at = stamp_time(stamp)
+        if kept_at is not None and path:
             copies.append(Copy(path, item.size, item.mtime, f"{versions_root}/{stamp}", kept_at))
     return copies
 
@@ -96,7 +93,7 @@ class Restore:
                                 f"followed") for item in listed if item.link is not None
                     and selected(item.path, self.job.source.name, self.patterns)]
         live = [Copy(item.path, item.size, item.mtime, target, None) for item in listed if item.link is None]
-        root = target.rstrip("/") + VERSIONS_SUFFIX
+        root = versions_root(target)
         chosen = as_of(live, kept_copies(self.transport.list_files(root), root), self.at)
         wanted = []
         for path, copy in sorted(chosen.items()):

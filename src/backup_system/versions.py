@@ -15,9 +15,29 @@ def version_stamp(now=None):
     return time.strftime(VERSION_STAMP, time.localtime(now))
 
 
+def versions_root(location):
+    """The folder beside a backup that holds its dated versions folders."""
+    return f"{location.rstrip('/')}{VERSIONS_SUFFIX}"
+
+
 def versions_folder(location, stamp):
     """Where the copies one run replaced or deleted are kept: beside the backup, dated."""
-    return f"{location.rstrip('/')}{VERSIONS_SUFFIX}/{stamp}"
+    return f"{versions_root(location)}/{stamp}"
+
+
+def stamp_time(stamp):
+    """Seconds since the epoch of a versions folder's name, or None for a name that is no stamp of ours."""
+    try:
+        return time.mktime(time.strptime(stamp, VERSION_STAMP))
+    except ValueError:
+        return None
+
+
+def older_than(stamps, keep_days, now):
+    """The stamps whose run was more than keep_days before now, oldest first: by the time in their name,
+    never by a file's modification time (a kept copy keeps its own old mtime)."""
+    limit = now - keep_days * 86400
+    return sorted(stamp for stamp in stamps if stamp_time(stamp) is not None and stamp_time(stamp) < limit)
 
 
 def expired(stamps, keep):

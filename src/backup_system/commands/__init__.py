@@ -29,6 +29,8 @@ VERBS = {
                "(exit 1 when stale)"),
     "restore": ("restore", "--from DEST --to DIR [--at TIME] [--source S] [--path GLOB]",
                 "bring back the sources as they were at a time (default now) into a folder"),
+    "versions": ("versions", "list PATH [--destination D] [--json]", "every copy of one file each destination keeps"),
+    "prune": ("prune", "[--dry-run] [--destination D]", "remove kept versions older than keep_days"),
     "notify": ("notify", "test [NAME]", "send a test message through each notifier (or one)"),
     "schedule": ("schedule", "--cron | --systemd | --slurm [--install | --uninstall | --check]",
                  "print (or install) a schedule that runs this backup"),

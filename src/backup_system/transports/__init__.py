@@ -49,8 +49,8 @@ class Transport:
         the destination's connect_timeout. `config validate --reach` calls it for every destination."""
         raise NotImplementedError
 
-    # The reading verbs live in the transport package's fetch.py, each taking this object first, so that
-    # reading a destination back never loads (or crowds) the code that sends.
+    # The verbs beyond send live in modules of the transport's package (fetch.py, store.py), each function
+    # taking this object first, so that reading a destination back never loads (or crowds) the code that sends.
 
     def list_files(self, location):
         """Every file under `location` (a target, or a versions folder beside it) as a Listed (relative path
@@ -65,8 +65,17 @@ class Transport:
         kept: restore sets them from list_files."""
         return self.reading().fetch(self, location, paths, into)
 
+    def remove_folder(self, location):
+        """Remove one folder of our own housekeeping (a dated versions folder) with everything in it; in the
+        package's store.py. Never called on anything a user owns."""
+        return self.verbs("store").remove_folder(self, location)
+
     def reading(self):
-        return importlib.import_module(".fetch", type(self).__module__.rpartition(".")[0])
+        return self.verbs("fetch")
+
+    def verbs(self, module):
+        """The transport package's module of further verbs (fetch.py: reading; store.py: housekeeping)."""
+        return importlib.import_module(f".{module}", type(self).__module__.rpartition(".")[0])
 
 
 Listed = namedtuple("Listed", "path size mtime link", defaults=(None,))
