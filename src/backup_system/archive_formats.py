@@ -1,4 +1,5 @@
-"""The two archive formats: writing a zip or a 7z of a source's files, and reading one back to check it.
+"""The two archive formats: writing a zip or a 7z of a source's files, reading one back to check it, and
+unpacking one safely for a restore.
 
 zipfile, zlib and py7zr are imported inside the functions that need them: the compression
 stage is on every run's path, compression on or not.
@@ -8,6 +9,7 @@ import os
 import re
 import stat
 import time
+from collections import namedtuple
 
 from .errors import CompressionError
 
@@ -212,3 +214,79 @@ def check_7z(path):
 
 
 CHECKERS = {"zip": check_zip, "7z": check_7z}
+
+
+# --- unpacking, for restore ------------------------------------------------------------------------
+
+Member = namedtuple("Member", "name size mtime")
+
+
+def unpack(path, fmt, into, unsafe_name):
+    """Unpack the archive's regular files under `into`: ([Member], [(name, why it was refused)]).
+
+    A member whose name `unsafe_name(name)` refuses (absolute, `..`) or that is a symbolic link is not
+    written anywhere, and is reported. Modification times come from the archive (zip: the exact UTC
+    time of the 0x5455 field when present, else its 2-second local time)."""
+    return UNPACKERS[fmt](path, into, unsafe_name)
+
+
+def unpack_zip(path, into, unsafe_name):
+    import zipfile
+
+    members, refused = [], []
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            problem = unsafe_name(info.filename)
+            if problem is None and stat.S_ISLNK(info.external_attr >> 16):
+                problem = "a symbolic link in the archive: not restored, never followed"
+            if problem:
+                refused.append((info.filename, problem))
+                continue
+            target = os.path.join(into, info.filename)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with archive.open(info) as source, open(target, "wb") as output:
+                while block := source.read(1 << 20):
+                    output.write(block)
+            members.append(Member(info.filename, info.file_size, zip_mtime(info)))
+    return members, refused
+
+
+def zip_mtime(info):
+    """The member's exact UTC mtime from its 0x5455 extra field, else its DOS local time."""
+    import struct
+
+    extra = info.extra
+    while len(extra) >= 4:
+        kind, size = struct.unpack("<HH", extra[:4])
+        if kind == 0x5455 and size >= 5 and extra[4] & 1:
+            return struct.unpack("<l", extra[5:9])[0]
+        extra = extra[4 + size:]
+    return time.mktime(info.date_time + (0, 0, -1))
+
+
+def unpack_7z(path, into, unsafe_name):
+    import py7zr
+
+    members, refused, wanted = [], [], []
+    with py7zr.SevenZipFile(path) as archive:
+        for info in archive.list():
+            if info.is_directory:
+                continue
+            problem = unsafe_name(info.filename)
+            if problem is None and info.is_symlink:
+                problem = "a symbolic link in the archive: not restored, never followed"
+            if problem:
+                refused.append((info.filename, problem))
+                continue
+            wanted.append(info.filename)
+            mtime = info.creationtime.timestamp() if info.creationtime else time.time()
+            members.append(Member(info.filename, info.uncompressed, mtime))
+    if wanted:
+        with py7zr.SevenZipFile(path) as archive:
+            archive.extract(path=into, targets=wanted)
+    return members, refused
+
+
+UNPACKERS = {"zip": unpack_zip, "7z": unpack_7z}

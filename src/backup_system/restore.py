@@ -2,7 +2,8 @@
 
 For each file the copy it had at that time: the live copy at the destination when it is not newer
 than the time, else the kept version (`<target>-versions/<stamp>/<path>`) that was live then — one
-not newer than the time and replaced or deleted after it. Files arrive in a staging folder inside
+not newer than the time and replaced or deleted after it. A destination that receives archives
+gives back the newest archive not newer than the time, unpacked. Files arrive in a staging folder inside
 --to (`.backup_system-restore-<token>`), get their modification time from the listing, and are
 renamed into place one by one, so an interrupted restore leaves no truncated file under a real name.
 A name that would land outside --to (`..`, an absolute name, through a symbolic link) is refused
@@ -18,7 +19,7 @@ import shutil
 import time
 from collections import namedtuple
 
-from .errors import BackupError, ConfigError
+from .errors import BackupError, ConfigError, NotFound
 from .transports import Outcome
 from .versions import stamp_time, versions_root
 
@@ -85,9 +86,9 @@ class Restore:
         target = self.job.target
         listed = self.transport.list_files(target)
         if listed is None:
-            from .errors import NotFound
-
             raise NotFound(f"{target} does not exist at the destination: nothing to restore")
+        if self.job.compressed:
+            return self.from_archive(listed)
         listed = [item for item in listed if not item.path.startswith(OWN_FOLDER + "/")]
         failures = [(item.path, f"a symbolic link at the destination (to {item.link}): not restored, never "
                                 f"followed") for item in listed if item.link is not None
@@ -106,6 +107,37 @@ class Restore:
             return Outcome(sent=tuple(copy.path for copy in wanted), bytes_sent=sum(c.size for c in wanted),
                            failures=tuple(failures))
         restored = self.fetch_all(wanted, failures)
+        return Outcome(sent=tuple(restored), bytes_sent=sum(restored.values()), failures=tuple(failures))
+
+    def from_archive(self, listed):
+        """A destination that receives archives: the newest one not newer than the time, unpacked."""
+        from .archive_formats import unpack
+        from .compression import ARCHIVE_NAME, STAMP_FORMAT
+
+        dated = sorted((time.mktime(time.strptime(match["stamp"], STAMP_FORMAT)), item.path, match["format"])
+                       for item in listed if item.link is None for match in [ARCHIVE_NAME.match(item.path)] if match)
+        before = [archive for archive in dated if archive[0] <= self.at]
+        if not before:
+            raise NotFound(f"{self.job.target} holds no archive from before "
+                           f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(self.at))}")
+        _, name, fmt = before[-1]
+        self.log.info(f"restoring from the archive {name}")
+        if self.job.dry_run:
+            return Outcome(sent=(f"(everything in {name})",))
+        fetched, missed = self.transport.fetch(self.job.target, [name], os.path.join(self.staging, "archive"))
+        if name not in fetched:
+            raise NotFound(f"{name} could not be fetched: {missed[0][1] if missed else 'not found'}")
+        unpacked = os.path.join(self.staging, "unpacked")
+        members, failures = unpack(os.path.join(self.staging, "archive", name), fmt, unpacked, unsafe_name)
+        restored = {}
+        for member in members:
+            if selected(member.name, self.job.source.name, self.patterns):
+                problem = self.place(Copy(member.name, member.size, member.mtime, name, None),
+                                     os.path.join(unpacked, member.name))
+                if problem:
+                    failures.append((member.name, problem))
+                else:
+                    restored[member.name] = member.size
         return Outcome(sent=tuple(restored), bytes_sent=sum(restored.values()), failures=tuple(failures))
 
     def fetch_all(self, wanted, failures):
@@ -167,6 +199,9 @@ def prepare_to(to, force, dry_run):
                           f"write among what is there")
     if not dry_run:
         os.makedirs(to, exist_ok=True)
+        for name in os.listdir(to):  # what an interrupted restore left: ours, never a file under a real name
+            if name.startswith(STAGING_PREFIX):
+                remove_staging(os.path.join(to, name))
     return to
 
 
@@ -198,10 +233,6 @@ def restore_jobs(config, from_, source, dry_run):
     if not jobs:
         raise ConfigError(f"restore --source {source}: {from_} receives no source of that name; it receives: "
                           f"{', '.join(job.source.name for job in every)}")
-    archived = [job for job in jobs if job.compressed]
-    if archived:
-        raise ConfigError(f"restore --from {from_}: it receives archives (use_compression); restoring from "
-                          f"archives is not built yet: fetch the newest archive by hand and unpack it")
     return jobs
 
 

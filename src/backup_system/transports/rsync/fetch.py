@@ -67,6 +67,8 @@ def parsed(line):
 
 def fetch(transport, location, paths, into):
     """See Transport.fetch."""
+    if not is_remote_location(location) and not os.path.isdir(location):
+        return set(), [(path, f"{location} does not exist") for path in paths]
     os.makedirs(into, exist_ok=True)
     names = b"".join(os.fsencode(path) + b"\0" for path in paths)
     timeout = transport.destination.timeout
@@ -75,7 +77,8 @@ def fetch(transport, location, paths, into):
                    env={"LC_ALL": "C"}, input_bytes=names)
     if ran.timed_out:
         raise TransportError(f"rsync stopped after the {timeout:g} s timeout while fetching from {location}")
-    if ran.returncode not in (0, 23, 24):
+    vanished = any("No such file or directory" in line for line in ran.stderr_lines)
+    if ran.returncode not in (0, 23, 24) and not vanished:
         error = NotFound if ran.returncode == 23 else TransportError
         raise error(f"cannot fetch from {location}: {last_words(ran)}")
     fetched = {path for path in paths if os.path.lexists(os.path.join(into, path))}
