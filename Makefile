@@ -12,10 +12,11 @@ CONFIG ?= $(or $(BACKUP_SYSTEM_CONFIG),config/config.yaml)
 TEST_TOOLS := rsync:rsync smbclient:smbclient samba:smbd openssh-server:sshd openssh-client:ssh zip:zip \
 	unzip:unzip cron:crontab
 
-.PHONY: setup setup-test run backup backup-dry backup-smb backup-box backup-secured test lint bench
+.PHONY: setup setup-test run backup backup-dry backup-smb backup-box backup-secured rclone test lint bench
 
 setup: $(STAMP)
 	@scripts/install_system_tools.sh $$($(PY) -m backup_system.config --tools "$(CONFIG)")
+	@$(PY) scripts/register_kernel.py  # every time: the kernel backup-system runs this checkout's .venv
 	@$(PY) -m compileall -q src  # byte-code ready, new modules too, even where PYTHONDONTWRITEBYTECODE is set
 
 setup-test: $(STAMP)
@@ -24,7 +25,6 @@ setup-test: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	$(PY) -m ipykernel install --user --name backup-system --display-name "Python (backup-system)" >/dev/null
 	@touch $@
 
 # PIPELINE="cmd args" wraps another command instead of the configured pipeline.command.
@@ -45,6 +45,10 @@ backup-box: setup
 
 backup-secured: setup
 	$(BACKUP) --secured-only
+
+# The pinned rclone (.venv/bin/rclone): make rclone ARGS="config", make rclone ARGS="obscure", ...
+rclone: setup
+	@$(BACKUP) rclone $(ARGS)
 
 test: setup-test
 	$(PY) -m pytest -q

@@ -13,7 +13,9 @@ Scenarios, for each tree:
               --transfers T and --checkers C variant) against bare rclone running the exact argv our
               transport builds (rclone_argv), timed alternately; every run goes to a fresh bucket.
   no change   the bucket is up to date: ours against the same bare argv, and against a plain
-              `rclone copy --update` (only --transfers/--checkers) for reference.
+              `rclone copy --update` (only --transfers/--checkers) for reference; and the contact
+              listing alone (probe_argv: the one request ours makes before each job, so a dead
+              server fails in seconds), to show what it costs.
 
 Both also time `run_backup()` called in this warm Python, as a notebook calls it: the same job
 without the ~30 ms every command-line run spends starting Python and importing.
@@ -41,11 +43,12 @@ from backup_system import run_backup  # noqa: E402
 from backup_system.config import load_config  # noqa: E402
 from backup_system.plan import build_jobs  # noqa: E402
 from backup_system.transports import entry  # noqa: E402
-from backup_system.transports.rclone.command import rclone_argv, rclone_binary  # noqa: E402
+from backup_system.transports.rclone.command import probe_argv, rclone_argv, rclone_binary  # noqa: E402
 
 RATIO_GOAL = 1.05
 SHIPPED = tuple(spec.default for key in ("transfers", "checkers") for spec in entry("rclone").fields if spec.name == key)
 REMOTE = "bench"
+MANIFEST_FOLDER = ".backup_system"
 
 CONFIG_YAML = """\
 backups:
@@ -153,6 +156,12 @@ class Bench:
                            report=os.path.join(self.workdir, "bare-report.txt"))
         return {"argv": argv, "env": dict(os.environ)}
 
+    def contact(self, config, bucket, tree):
+        """The listing our transport runs before each job (see transport.contact), aimed at another bucket."""
+        job = build_jobs(load_config(config))[0][0]
+        return {"argv": probe_argv(job.destination, f"{REMOTE}:{bucket}/{tree}", rclone_binary(job.destination.options)),
+                "env": dict(os.environ)}
+
     def plain(self, binary, tree, bucket, transfers, checkers):
         """rclone copy --update with nothing of ours: the floor."""
         argv = [binary, "--config", self.rclone_config, "copy", os.path.join(self.workdir, tree),
@@ -164,7 +173,9 @@ class Bench:
         """Fail unless the served bucket holds exactly the tree's files at their sizes; then drop it."""
         top = os.path.join(self.server.folder, bucket, tree)
         found = {}
-        for folder, _, names in os.walk(top):
+        for folder, folders, names in os.walk(top):
+            if folder == top and MANIFEST_FOLDER in folders:
+                folders.remove(MANIFEST_FOLDER)  # what a run keeps beside the files it sent, not a file of the tree
             for name in names:
                 full = os.path.join(folder, name)
                 found[os.path.relpath(full, top)] = os.path.getsize(full)
@@ -237,9 +248,10 @@ def no_change_times(bench, tree, sizes, repeat):
         raise SystemExit(f"bench: the no-change run was not clean: {job}")
     print(f"  check: a no-change run of ours sent 0 files, {job['files_unchanged']} unchanged", flush=True)
     plain = bench.plain(bare["argv"][0], tree, "nochange-bare", *SHIPPED)
+    contact = bench.contact(config, "nochange-bare", tree)
     makers = {"bare (our argv)": lambda: (bare, None), "ours": lambda: (bench.ours(config), None),
               "ours, from a notebook": lambda: (bench.in_notebook(config), None),
-              "bare, plain flags": lambda: (plain, None)}
+              "bare, plain flags": lambda: (plain, None), "contact listing alone": lambda: (contact, None)}
     return time_alternately(timers(makers), repeat, f"{tree} no-change")
 
 

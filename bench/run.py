@@ -38,7 +38,7 @@ backups:
   destinations:
     secured: {base_path: ours, create: true}
 """
-# The same without rsync's --partial-dir, whose per-file check is most of rsync's own extra cost.
+# The same with keep_partial: false (no temp dir, no second pass for big files).
 CONFIG_NO_PARTIAL_YAML = CONFIG_YAML.replace("{base_path: ours, create: true}", "{base_path: ours_no_partial, create: true, keep_partial: false}")
 
 
@@ -72,15 +72,21 @@ def write_config(workdir, name="config.yaml", text=CONFIG_YAML):
 
 
 def our_rsync_argv(config_path, target):
-    """The argv our rsync transport would run for the config's one job, pointed at `target` instead."""
+    """The argv our rsync transport runs for the config's one job on a no-change run (locally, with
+    keep_partial: the first pass, see transports/rsync/partial.py), pointed at `target` instead."""
     from backup_system.config import load_config
     from backup_system.plan import build_jobs
+    from backup_system.transports.rsync import partial
     from backup_system.transports.rsync.transport import rsync_argv
 
     jobs, _ = build_jobs(load_config(config_path))
     if len(jobs) != 1:
         raise SystemExit(f"bench: expected one job from {config_path}, got {len(jobs)}")
-    return rsync_argv(jobs[0]._replace(target=target))
+    job = jobs[0]._replace(target=target)
+    if not job.destination.options.keep_partial:
+        return rsync_argv(job)
+    os.makedirs(partial.our_folder(job), exist_ok=True)  # rsync wants its temp dir; our transport makes it too
+    return rsync_argv(job, temp_dir=partial.our_folder(job), max_size=partial.BIG)
 
 
 # --- timing ------------------------------------------------------------------------------------

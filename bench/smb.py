@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark the smb transport against bare smbclient, through a real Samba server on 127.0.0.1.
 
-    .venv/bin/python bench/smb.py [--files N] [--folders M] [--repeat K] [--sessions 1,2,4,8]
+    .venv/bin/python bench/smb.py [--files N] [--folders M] [--repeat K] [--sessions 1,2,4,8,16]
+                                  [--round-trip MS] [--no-rclone]
+
+--round-trip MS puts a delaying TCP proxy (tests/integration/latency_proxy.py, checked with a 64-byte
+ping-pong) between every client and smbd: a real network's round trip (2.3 ms: Wi-Fi, a VPN). Each
+scenario also times rclone's smb backend (the pinned .venv/bin/rclone, `--transfers 16`) side by side,
+and ours at each `sessions` value (the curve the default was picked from).
 
 Scenarios (see bench/README.md):
   no-change     the share is up to date: `scripts/backup_system.py -q` against one smbclient
@@ -29,6 +35,7 @@ import time
 from timing import BACKUP_SCRIPT, PYTHON, ROOT, print_table, run, seconds, time_alternately
 
 sys.path.insert(0, ROOT)
+from tests.integration.latency_proxy import LatencyProxy  # noqa: E402
 from tests.integration.smbd import SambaServer  # noqa: E402
 
 NO_CHANGE_GOAL = 1.5
@@ -61,8 +68,11 @@ def parse_args():
     parser.add_argument("--folders", type=int, default=1_000, help="folders they are spread over (default 1000)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each command (default 5)")
     parser.add_argument("--scenario", choices=("nochange", "upload", "all"), default="all")
-    parser.add_argument("--sessions", default="1,2,4,8",
-                        help="comma-separated `sessions` values to time ours with (default 1,2,4,8)")
+    parser.add_argument("--sessions", default="1,2,4,8,16",
+                        help="comma-separated `sessions` values to time ours with (default 1,2,4,8,16)")
+    parser.add_argument("--round-trip", type=float, default=0.0,
+                        help="milliseconds of round trip added by a delaying proxy (default 0: loopback)")
+    parser.add_argument("--no-rclone", action="store_true", help="leave out rclone's smb backend")
     args = parser.parse_args()
     args.sessions = [int(value) for value in args.sessions.split(",") if value.strip()]
     return args
@@ -87,7 +97,7 @@ def make_tree(root, files, folders):
 
 def write_config(workdir, server, credentials, name, sessions=None):
     extra = f"      sessions: {sessions}\n" if sessions is not None else ""
-    text = CONFIG_YAML.format(name=name, url=server.url("backup", BASE_FOLDER), port=server.port,
+    text = CONFIG_YAML.format(name=name, url=server.url("backup", BASE_FOLDER), port=server.client_port,
                               credentials=credentials, extra=extra)
     path = os.path.join(workdir, f"{name}.yaml")
     with open(path, "w", encoding="utf-8") as stream:
@@ -97,6 +107,22 @@ def write_config(workdir, server, credentials, name, sessions=None):
 
 def ours_argv(config):
     return [PYTHON, BACKUP_SCRIPT, "--config", config, "-q"]
+
+
+RCLONE = os.path.join(ROOT, ".venv", "bin", "rclone")
+
+
+def rclone_command(server, workdir, source, check=None):
+    """rclone's smb backend copying source to the same folder, --transfers 16, a remote made in its environment;
+    --modify-window 1s so that a tree smbclient wrote (whole seconds) is not all sent again."""
+    obscured = run([RCLONE, "obscure", server.password]).stdout.strip()
+    empty = os.path.join(workdir, "rclone.conf")
+    open(empty, "w").close()
+    env = {**os.environ, "RCLONE_CONFIG": empty, "RCLONE_CONFIG_BENCH_TYPE": "smb",
+           "RCLONE_CONFIG_BENCH_HOST": server.host, "RCLONE_CONFIG_BENCH_PORT": str(server.client_port),
+           "RCLONE_CONFIG_BENCH_USER": server.user, "RCLONE_CONFIG_BENCH_PASS": obscured}
+    argv = [RCLONE, "copy", source, f"bench:backup/{REMOTE_FOLDER}", "--transfers", "16", "--modify-window", "1s"]
+    return {"argv": argv, "env": env, **({"check": check} if check else {})}
 
 
 def remote(relative):
@@ -161,7 +187,7 @@ def check_uploaded(server, paths, label):
             full = os.path.join(folder, name)
             found[os.path.relpath(full, top)] = os.path.getsize(full)
     wrong = [path for path in paths if found.get(path) != len(FILE_BODY)]
-    extra = set(found) - set(paths)
+    extra = {path for path in set(found) - set(paths) if not path.startswith(".backup_system/")}  # the manifest
     if wrong or extra:
         raise SystemExit(f"bench: after {label}, {len(wrong)} of {len(paths)} files missing or of the wrong "
                          f"size on the share (e.g. {wrong[:3]}), {len(extra)} unexpected (e.g. {sorted(extra)[:3]})")
@@ -169,7 +195,7 @@ def check_uploaded(server, paths, label):
 
 # --- scenario 1: no change ------------------------------------------------------------------------
 
-def no_change_scenario(server, config, paths, folders, repeat):
+def no_change_scenario(server, config, paths, folders, repeat, extra_commands=None):
     print("no-change: first bring the share up to date with one run of ours ...", flush=True)
     run(ours_argv(config))
     check_uploaded(server, paths, "the first run")
@@ -179,7 +205,7 @@ def no_change_scenario(server, config, paths, folders, repeat):
         "stdin": f'recurse ON\nls "{remote(REMOTE_FOLDER)}\\*"\n',
         "check": lambda done: check_listing(done, len(paths)),
     }
-    commands = {"ours": {"argv": ours_argv(config)}, "bare": bare_listing}
+    commands = {"ours": {"argv": ours_argv(config)}, "bare": bare_listing, **(extra_commands or {})}
     print(f"no-change: timing {repeat} rounds, alternating ...", flush=True)
     times = time_alternately(timers(commands), repeat)
     chosen = sample(folders, FOLDER_SAMPLE)
@@ -197,7 +223,7 @@ def check_listing(completed, files):
 
 # --- scenario 2: first upload ---------------------------------------------------------------------
 
-def upload_scenario(server, workdir, credentials, source, paths, folders, repeat, sessions_list):
+def upload_scenario(server, workdir, credentials, source, paths, folders, repeat, sessions_list, rclone=True):
     def empty_share():
         for entry in server.share_path("backup").iterdir():
             if entry.is_dir():
@@ -215,6 +241,8 @@ def upload_scenario(server, workdir, credentials, source, paths, folders, repeat
     for sessions in sessions_list:
         config = write_config(workdir, server, credentials, f"upload_s{sessions}", sessions)
         commands[f"ours, sessions: {sessions}"] = {"argv": ours_argv(config), "check": check(f"sessions {sessions}")}
+    if rclone:
+        commands["rclone --transfers 16"] = rclone_command(server, workdir, source, check("rclone"))
     print(f"first upload: timing {repeat} rounds, alternating, the share emptied before each run ...", flush=True)
     times = time_alternately(timers(commands, before_each=empty_share), repeat)
     empty_share()
@@ -265,12 +293,21 @@ def sampled_note(sampled, what, seconds, estimate):
 def no_change_rows(times, per_folder):
     ours, bare = statistics.median(times["ours"]), statistics.median(times["bare"])
     estimate, sampled, seconds = per_folder
-    return [
+    rows = [
         ("no-change bare: 1 session ls", times["bare"], ""),
         ("no-change backup_system", times["ours"], f"{ours / bare:.2f}x bare ({verdict(ours / bare, NO_CHANGE_GOAL)})"),
-        ("no-change 1 process per folder", [estimate],
-         f"{sampled_note(sampled, 'folders', seconds, estimate)}; ours is {estimate / ours:.0f}x faster"),
     ]
+    rclone = statistics.median(times["rclone --transfers 16"]) if "rclone --transfers 16" in times else None
+    for label in times:
+        if label.startswith("ours, sessions") or label.startswith("rclone"):
+            median = statistics.median(times[label])
+            against = f", {median / rclone:.2f}x rclone" if rclone else ""
+            rows.append((f"no-change {label}", times[label], f"{median / bare:.2f}x bare{against}"))
+    if rclone:
+        rows.append(("no-change default vs rclone", [ours / rclone], "ratio (goal <= 1.0 through the proxy)"))
+    rows.append(("no-change 1 process per folder", [estimate],
+                 f"{sampled_note(sampled, 'folders', seconds, estimate)}; ours is {estimate / ours:.0f}x faster"))
+    return rows
 
 
 def upload_rows(times, per_file, sessions_list):
@@ -284,6 +321,11 @@ def upload_rows(times, per_file, sessions_list):
         label = f"ours, sessions: {sessions}"
         median = statistics.median(times[label])
         rows.append((f"upload {label}", times[label], f"{median / bare:.2f}x bare, {median / ours:.2f}x default"))
+    if "rclone --transfers 16" in times:
+        rclone = statistics.median(times["rclone --transfers 16"])
+        rows.append(("upload rclone --transfers 16", times["rclone --transfers 16"],
+                     f"default is {ours / rclone:.2f}x rclone (goal <= 1.0 through the proxy), "
+                     f"{bare / ours:.1f}x faster than bare (goal >= 4 through the proxy)"))
     rows.append(("upload 1 process per file", [estimate],
                  f"{sampled_note(sampled, 'files', seconds, estimate)}; ours is {estimate / ours:.0f}x faster"))
     return rows
@@ -299,21 +341,41 @@ def main():
         print(f"building {args.files} files of 1 KB in {args.folders} folders under {source} ...", flush=True)
         paths = make_tree(source, args.files, args.folders)
         folders = sorted({path.split("/")[0] for path in paths})
-        with SambaServer(os.path.join(workdir, "samba")) as server:
+        with SambaServer(os.path.join(workdir, "samba")) as server, \
+                LatencyProxy(server.port, round_trip=args.round_trip / 1000) as proxy:
+            server.client_port = proxy.port if args.round_trip else server.port
+            if args.round_trip:
+                print(f"round trip through the proxy (64-byte ping-pong): {proxy.measure_round_trip() * 1000:.2f} ms")
+                server.smbclient_argv = through(server.smbclient_argv, proxy.port)
             print(f"smbd on {server.host}:{server.port}, share folder {server.share_path('backup')}", flush=True)
             credentials = server.write_credentials(os.path.join(workdir, "bench.creds"))
             rows = []
             if args.scenario in ("nochange", "all"):
                 config = write_config(workdir, server, credentials, "nochange")
-                rows += no_change_rows(*no_change_scenario(server, config, paths, folders, args.repeat))
+                extra = {f"ours, sessions: {sessions}": {"argv": ours_argv(write_config(
+                    workdir, server, credentials, f"nochange_s{sessions}", sessions))} for sessions in args.sessions}
+                if not args.no_rclone:
+                    extra["rclone --transfers 16"] = rclone_command(server, workdir, source)
+                rows += no_change_rows(*no_change_scenario(server, config, paths, folders, args.repeat, extra))
             if args.scenario in ("upload", "all"):
                 rows += upload_rows(*upload_scenario(server, workdir, credentials, source, paths, folders,
-                                                     args.repeat, args.sessions), args.sessions)
+                                                     args.repeat, args.sessions, not args.no_rclone), args.sessions)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    where = f"through a {args.round_trip:g} ms round trip" if args.round_trip else "on loopback"
     print_table(rows,
-                f"{args.files} files of 1 KB in {len(folders)} folders, smbd on 127.0.0.1, "
+                f"{args.files} files of 1 KB in {len(folders)} folders, smbd on 127.0.0.1 {where}, "
                 f"{args.repeat} rounds, {os.cpu_count()} cores")
+
+
+def through(smbclient_argv, port):
+    """server.smbclient_argv, with the proxy's port instead of the server's."""
+    def argv(*args, **kwargs):
+        found = smbclient_argv(*args, **kwargs)
+        at = found.index("-p") + 1
+        return [*found[:at], str(port), *found[at + 1:]]
+
+    return argv
 
 
 if __name__ == "__main__":

@@ -194,11 +194,13 @@ def arguments_of(pid):
         return b""
 
 
-def tree(folder):
-    """{relative path: bytes} of every regular file under folder."""
+def tree(folder, manifests=False):
+    """{relative path: bytes} of every regular file under folder; the manifests a backup keeps beside the data
+    (.backup_system/MANIFEST, see test_manifest_and_verify.py) only when asked."""
     folder = Path(folder)
     return {str(path.relative_to(folder)): path.read_bytes()
-            for path in sorted(folder.rglob("*")) if path.is_file() and not path.is_symlink()}
+            for path in sorted(folder.rglob("*")) if path.is_file() and not path.is_symlink()
+            and (manifests or ".backup_system" not in path.relative_to(folder).parts[:-1])}
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import signal
 import sys
 from enum import IntEnum
 
-from .commands import OPTIONS_WITH_VALUES, PROG, VERBS, Parser, help_formatter
+from .commands import OPTIONS_WITH_VALUES, PASS_THROUGH, PROG, VERBS, Parser, help_formatter
 from .errors import BackupError, ConfigError, LockHeld
 
 DEFAULT_VERB = "backup"
@@ -66,6 +66,9 @@ def split_verb(argv):
     takes_value = False
     for index, word in enumerate(argv):
         if not takes_value and word in VERBS:
+            if word in PASS_THROUGH and index:  # the words before it would go to the other program too
+                raise ConfigError(f"{PROG}: {word} must come first, as in {PROG} {word} "
+                                  f"{shlex_join(argv[index + 1:]) or 'version'}")
             return word, argv[:index] + argv[index + 1:]
         takes_value = word in OPTIONS_WITH_VALUES
     return None, list(argv)
@@ -77,6 +80,12 @@ def run_verb(verb, argv):
     module = __import__(f"{__package__}.commands.{VERBS[verb or DEFAULT_VERB][0]}", fromlist=["main"])
     parser = module.parser() if verb else backup_parser()
     return module.main(parser.parse_args(argv))
+
+
+def shlex_join(words):
+    import shlex  # only on this error: an everyday backup does not import shlex
+
+    return shlex.join(words)
 
 
 def _terminate(signum, frame):

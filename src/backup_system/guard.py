@@ -58,10 +58,11 @@ def shrinkage(path, size, last, max_shrink):
         return f"the source folder {path} is empty"
     if last is None:
         return None
-    for what, now, before in (("files", size.files, last.files), ("bytes", size.bytes, last.bytes)):
+    for what, now, before in (("files" if size.files != 1 else "file", size.files, last.files),
+                              ("bytes", size.bytes, last.bytes)):
         if before and (before - now) * 100 > max_shrink * before:
-            return (f"the source folder {path} holds {now} {what}, {100 - now * 100 // before}% fewer than the "
-                    f"{before} at the last successful run (max_shrink: {max_shrink:g}%)")
+            return (f"the source folder {path} holds {now} {what}, {100 - now * 100 // before}% fewer than "
+                    f"the {before} at the last successful run (max_shrink: {max_shrink:g}%)")
     return None
 
 

@@ -8,16 +8,14 @@ import os
 from collections import namedtuple
 
 from .errors import BackupError, ConfigError
-from .restore import OWN_FOLDER, kept_copies
 from .versions import older_than, versions_folder, versions_root
-
-DEFAULT_KEEP_DAYS = 180
 
 KeptCopy = namedtuple("KeptCopy", "destination source path kept_at mtime size")
 KeptCopy.__doc__ = "One copy of a file at a destination: kept_at None for the live copy, else when it was replaced."
 
-Pruned = namedtuple("Pruned", "destination source folders files bytes error")
-Pruned.__doc__ = "What prune removed (or would) for one job: dated folders, the files and bytes in them, or why not."
+Pruned = namedtuple("Pruned", "destination source folders files bytes error note", defaults=(None,))
+Pruned.__doc__ = ("What prune removed (or would) for one job: dated folders, the files and bytes in them, or why not; "
+                  "`note`: why it had nothing to do (the destination expires its versions itself).")
 
 
 def locate(config, path):
@@ -40,8 +38,13 @@ def locate(config, path):
 
 def copies_of(transport, job, relative):
     """Every copy of one file at one job's destination, oldest first, the live one last."""
+    from .restore import kept_copies
+
     folder, _, name = relative.rpartition("/")
     live_folder = f"{job.target.rstrip('/')}/{folder}" if folder else job.target
+    if transport.native_versions():  # an S3 bucket keeps them itself
+        return [KeptCopy(job.destination.name, job.source.name, relative, kept_at, item.mtime, item.size)
+                for item, kept_at in transport.versions_of(live_folder, name)]
     live = [item for item in transport.list_files(live_folder) or () if item.path == name and item.link is None]
     root = versions_root(job.target)
     kept = [copy for copy in kept_copies(transport.list_files(root), root) if copy.path == relative]
@@ -53,20 +56,64 @@ def copies_of(transport, job, relative):
 
 def prune_job(transport, job, now, dry_run):
     """Remove the job's versions folders older than its destination's keep_days; a Pruned."""
-    keep_days = getattr(job.destination, "keep_days", None) or DEFAULT_KEEP_DAYS
-    root = versions_root(job.target)
+    return prune(transport, job.destination, job.source.name, job.target, now, dry_run)
+
+
+def prune(transport, destination, source, target, now, dry_run):
+    """Remove the versions folders beside `target` older than the destination's keep_days; a Pruned."""
+    root = versions_root(target)
     try:
-        listed = transport.list_files(root) or []
+        if transport.native_versions():
+            return Pruned(destination.name, source, 0, 0, 0, None,
+                          f"left to the bucket's lifecycle rule: its versions expire {destination.keep_days} days "
+                          f"after they were replaced or deleted")
         by_stamp = {}
-        for item in listed:
+        for item in transport.list_files(root) or ():
             stamp, _, path = item.path.partition("/")
-            if path and not path.startswith(OWN_FOLDER + "/"):
+            if path:
                 by_stamp.setdefault(stamp, []).append(item.size)
-        old = older_than(by_stamp, keep_days, now)
+        old = older_than(by_stamp, destination.keep_days, now)
         if not dry_run:
             for stamp in old:
-                transport.remove_folder(versions_folder(job.target, stamp))
+                transport.remove_folder(versions_folder(target, stamp))
     except BackupError as error:
-        return Pruned(job.destination.name, job.source.name, 0, 0, 0, str(error))
-    return Pruned(job.destination.name, job.source.name, len(old), sum(len(by_stamp[s]) for s in old),
+        return Pruned(destination.name, source, 0, 0, 0, str(error))
+    return Pruned(destination.name, source, len(old), sum(len(by_stamp[s]) for s in old),
                   sum(sum(by_stamp[s]) for s in old), None)
+
+
+def keeps_versions(destination):
+    """Whether a destination's backups keep what they replace or delete: versions: true, a mirror, a two-way sync."""
+    return (destination.versions or getattr(destination.options, "mode", "copy") == "mirror"
+            or destination.direction == "bisync")
+
+
+PRUNED_FILE = "last-prune"  # in the destination's state folder: when a backup last pruned it
+PRUNE_EVERY = 86400
+
+
+def prune_after_run(config, record, log):
+    """After-run step: each destination that keeps versions, with prune: auto, pruned at most once a day."""
+    from .times import now as current
+    from .transports import transport_for
+
+    if record.dry_run:
+        return
+    now = current()
+    for job in record.jobs:
+        destination = config.destinations.get(job.destination)
+        if destination is None or job.error or destination.prune != "auto" or not keeps_versions(destination):
+            continue
+        stamp_file = os.path.join(config.state_dir, destination.name, PRUNED_FILE + "-" + job.source.replace("/", "%2F"))
+        if os.path.exists(stamp_file) and now - os.path.getmtime(stamp_file) < PRUNE_EVERY:
+            continue
+        with log.prefixed(f"{job.destination}/{job.source}"):
+            pruned = prune(transport_for(destination, log), destination, job.source, job.target, now, False)
+            if pruned.error:
+                log.warning(f"prune failed: {pruned.error}")
+                continue
+            if pruned.files:
+                log.record(f"pruned {pruned.files} kept copies older than {destination.keep_days} days "
+                           f"({pruned.bytes} bytes)")
+        os.makedirs(os.path.dirname(stamp_file), exist_ok=True)
+        open(stamp_file, "w").close()

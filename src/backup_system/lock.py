@@ -56,13 +56,21 @@ class RunLock:
 
 def held_message(path, holder):
     """Who holds the lock: the run named in the file, or, when it is gone, the programs it left running."""
-    pid, started = (holder + ["?", "?"])[0], " ".join(holder[1:]) or "?"
-    running = f"another backup is running (pid {pid}, started {started})"
-    if not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+    if not holder or not holder[0].isdigit():
+        return held_by_another_program(path)
+    pid, started = holder[0], " ".join(holder[1:])
+    running = f"another backup is running (pid {pid}{', started ' + started if started else ''})"
+    if os.path.exists(f"/proc/{pid}"):
         return f"{running}; lock: {path}"
     children = ", ".join(f"{name} (pid {child})" for child, name in holders(path)) or "a program it started"
     return (f"{running}: that process was killed, but {children} still holds the lock and may be writing; "
             f"wait for it to end (or stop it); lock: {path}")
+
+
+def held_by_another_program(path):
+    """The lock is held, but no run of ours wrote its pid in the file: name the holders /proc shows, if any."""
+    programs = ", ".join(f"{name} (pid {pid})" for pid, name in holders(path))
+    return f"the lock is held by another process{': ' + programs if programs else ''} (no pid recorded in {path})"
 
 
 def holders(path):

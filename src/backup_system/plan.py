@@ -25,8 +25,12 @@ def start_line(job):
     return f"dry run, {action}" if job.dry_run else action
 
 
-def select_destinations(config, only=()):
-    """The destinations a run covers, and a note for each one left out because it is disabled."""
+def select_destinations(config, only=(), to_run=True):
+    """The destinations a run covers, and a note for each one left out because it is disabled.
+
+    `to_run`: these destinations are about to run, so a ${VAR} one of them needs and the environment lacks is
+    the ConfigError it is; a variable of a destination left out stops nothing. False: only to list them (status).
+    """
     for name in only:
         if name not in config.destinations:
             from .config.validate import suggestion
@@ -37,6 +41,10 @@ def select_destinations(config, only=()):
     chosen = [config.destinations[name] for name in dict.fromkeys(only or config.destinations)]
     enabled = [destination for destination in chosen if destination.enabled]
     notes = [f"{destination.name}: disabled (enabled: false), not run" for destination in chosen if not destination.enabled]
+    unresolved = config.unresolved or {}
+    for destination in enabled if to_run else ():
+        if destination.name in unresolved:
+            raise ConfigError(unresolved[destination.name])
     return enabled, notes
 
 
@@ -185,9 +193,10 @@ def uses_compression(destination, config, compress=None):
     return config.compression.enabled
 
 
-def build_jobs(config, only=(), dry_run=False, compress=None):
-    """Every (destination, source) job of this run, in config order, plus notes on what is skipped."""
-    destinations, notes = select_destinations(config, only)
+def build_jobs(config, only=(), dry_run=False, compress=None, to_run=True):
+    """Every (destination, source) job of this run, in config order, plus notes on what is skipped.
+    `to_run`: see select_destinations (False: the jobs a run would make, listed without running them)."""
+    destinations, notes = select_destinations(config, only, to_run)
     expanded = {name: expand_sources(spec, notes) for name, spec in config.sources.items()}
     note = compression_note(config, compress)
     notes = [*notes, note] if note else notes

@@ -54,9 +54,12 @@ class JobRecord(namedtuple("JobRecord", _JOB_FIELDS, defaults=((),))):
             "removed": [{"path": path, "kept_in": kept_in} for path, kept_in in self.removed],
             "error": self.error,
             "seconds": round(self.seconds, 3),
-            ("would_send" if self.dry_run else "sent"): list(self.sent),
+            "sent": list(self.sent),  # in a dry run, what would be sent (status "dry-run")
+            **({"would_send": list(self.sent)} if self.dry_run else {}),  # its first name: kept for scripts
         }
 
+
+HTML_FILES_SHOWN = 200  # a dry run's files listed in a notebook's table; a bigger tree is cut there
 
 _RUN_FIELDS = ("run_id action dry_run trigger config_path config_name started ended jobs archives notes disabled "
                "pipeline")
@@ -132,6 +135,7 @@ class RunRecord(namedtuple("RunRecord", _RUN_FIELDS)):
         return f"{done}: {'the' if len(self.jobs) == 1 else 'all'} {plural(len(self.jobs), 'job')} ok"
 
     def _repr_html_(self):
+        """The summary as Jupyter shows it: the table, a list of the problems, what a dry run would send, the verdict."""
         import html
 
         head = "".join(f"<th>{html.escape(cell)}</th>" for cell in self.headings())
@@ -140,7 +144,22 @@ class RunRecord(namedtuple("RunRecord", _RUN_FIELDS)):
         problems = "".join(f"<li>{html.escape(line)}</li>" for line in self.summary().splitlines()
                            if ": FAILED: " in line or ": not sent: " in line)
         return (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-                f"{'<ul>' + problems + '</ul>' if problems else ''}<p>{html.escape(self.verdict())}</p>")
+                f"{'<ul>' + problems + '</ul>' if problems else ''}{self._would_send_html()}"
+                f"<p>{html.escape(self.verdict())}</p>")
+
+    def _would_send_html(self, shown=HTML_FILES_SHOWN):
+        """A dry run's files to send, per job, as an HTML list: the first `shown` in all, then how many more."""
+        import html
+
+        lines = [f"{job.destination}/{job.source}: would send {path}" for job in self.jobs if job.dry_run
+                 for path in job.sent]
+        if not lines:
+            return ""
+        more = len(lines) - shown
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in lines[:shown])
+        if more > 0:
+            items += f"<li>… and {more} more (each job's <code>sent</code> lists them all)</li>"
+        return f"<ul>{items}</ul>"
 
     def __repr__(self):
         return f"<RunRecord {self.run_id} ok={self.ok} jobs={len(self.jobs)} dry_run={self.dry_run}>"

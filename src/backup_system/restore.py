@@ -32,17 +32,27 @@ Copy.__doc__ = ("One copy of a file at the destination: its relative path, size 
 
 
 def as_of(live, kept, at):
-    """{path: Copy} of each file as it was at `at` (seconds), from the live copies and the kept versions.
+    """{path: Copy} of each file as the destination held it at `at` (seconds).
 
-    The live copy counts when it is not newer than `at`; else the kept copy not newer than `at` that was
-    still live then (kept after `at`), the newest such. A file whose every copy is newer, or that was
-    replaced or deleted before `at` with nothing after it, did not exist then.
+    A kept copy was the destination's copy until the run that kept it (kept_at), from the run that kept
+    the copy before it; the live copy is, from the run that kept the last one. A file's first copy counts
+    from its own modification time (when it was sent is not known). A file whose every copy is later, or
+    that was deleted (kept, with no live copy) before `at`, did not exist then.
     """
-    chosen = {copy.path: copy for copy in live if copy.mtime <= at}
-    for copy in sorted(kept, key=lambda item: item.mtime):
-        if copy.path not in chosen or chosen[copy.path].kept_at is not None:
-            if copy.mtime <= at < copy.kept_at:
-                chosen[copy.path] = copy
+    copies = {}
+    for copy in sorted(kept, key=lambda item: item.kept_at):
+        copies.setdefault(copy.path, []).append(copy)
+    for copy in live:
+        copies.setdefault(copy.path, []).append(copy)
+    chosen = {}
+    for path, history in copies.items():
+        since = history[0].mtime
+        for copy in history:
+            until = copy.kept_at if copy.kept_at is not None else float("inf")
+            if since <= at < until:
+                chosen[path] = copy
+                break
+            since = until
     return chosen
 
 
@@ -84,7 +94,11 @@ class Restore:
 
     def run(self):
         target = self.job.target
-        listed = self.transport.list_files(target)
+        # a destination that keeps versions itself (an S3 bucket) lists and gives back the tree as it was then
+        self.version_at = self.at if self.transport.native_versions() else None
+        snapshot = self.transport.snapshot_at(target, self.at)  # a destination of dated trees: the one of then
+        target = snapshot or target
+        listed = self.transport.list_files(target, at=self.version_at)
         if listed is None:
             raise NotFound(f"{target} does not exist at the destination: nothing to restore")
         if self.job.compressed:
@@ -95,7 +109,9 @@ class Restore:
                     and selected(item.path, self.job.source.name, self.patterns)]
         live = [Copy(item.path, item.size, item.mtime, target, None) for item in listed if item.link is None]
         root = versions_root(target)
-        chosen = as_of(live, kept_copies(self.transport.list_files(root), root), self.at)
+        reads_kept = self.version_at is None and not snapshot  # a bucket's or a snapshot's tree is whole
+        kept = kept_copies(self.transport.list_files(root), root) if reads_kept else []
+        chosen = as_of(live, kept, self.at)
         wanted = []
         for path, copy in sorted(chosen.items()):
             problem = unsafe_name(path)
@@ -124,7 +140,8 @@ class Restore:
         self.log.info(f"restoring from the archive {name}")
         if self.job.dry_run:
             return Outcome(sent=(f"(everything in {name})",))
-        fetched, missed = self.transport.fetch(self.job.target, [name], os.path.join(self.staging, "archive"))
+        fetched, missed = self.transport.fetch(self.job.target, [name], os.path.join(self.staging, "archive"),
+                                               at=self.version_at)
         if name not in fetched:
             raise NotFound(f"{name} could not be fetched: {missed[0][1] if missed else 'not found'}")
         unpacked = os.path.join(self.staging, "unpacked")
@@ -148,7 +165,7 @@ class Restore:
         restored = {}
         for index, (folder, copies) in enumerate(sorted(by_folder.items())):
             into = os.path.join(self.staging, str(index))
-            fetched, missed = self.transport.fetch(folder, [copy.path for copy in copies], into)
+            fetched, missed = self.transport.fetch(folder, [copy.path for copy in copies], into, at=self.version_at)
             failures.extend(missed)
             for copy in copies:
                 if copy.path in fetched:
@@ -244,7 +261,7 @@ def run_restore(config=None, *, from_, to, at=None, source=None, paths=(), dry_r
     Raises ConfigError for a mistake (unknown destination, a non-empty `to` without force)."""
     from . import log as logs
     from .config import load_config
-    from .record import JobRecord, RunRecord
+    from .record import RunRecord
     from .runner import new_run_id
     from .times import now
     from .transports import transport_for

@@ -5,7 +5,7 @@ import os
 import time
 from collections import namedtuple
 
-from . import guard
+from . import guard, manifest
 from . import log as logs
 from .config import load_config
 from .errors import BackupError, LockHeld, Stalled, TransportError, Unreachable
@@ -20,7 +20,7 @@ from .transports import Outcome, transport_for
 # log) with the finished RunRecord. A step that fails is a warning: it never changes the run's result.
 # notify after history: the status verdict a notice carries then includes this run.
 BEFORE_RUN = ["history:record_start", "notify:before_run"]
-AFTER_RUN = ["history:record_finish", "notify:after_run"]
+AFTER_RUN = ["history:record_finish", "keeping:prune_after_run", "notify:after_run"]
 
 # A job that fails with one of these leaves its server's other jobs in the run failing at once.
 UNREACHABLE_KINDS = (Unreachable.kind, Stalled.kind)
@@ -205,11 +205,12 @@ def run_job(job, log, not_archived=(), force=False):
     job not sent, as a tree transport names the files it could not send.
     """
     started = time.monotonic()
-    outcome, error, kind = Outcome(), None, None
+    outcome, error, kind, transport = Outcome(), None, None, None
     with log.prefixed(f"{job.destination.name}/{job.source.name}"):
         try:
-            size = guard.check(job, getattr(job.destination, "max_shrink", 50), force, log)
-            outcome = send(job, log)
+            size = guard.check(job, job.destination.max_shrink, force, log)
+            transport = transport_for(job.destination, log)
+            outcome = send(job, transport, log)
             if size is not None:
                 guard.remember(job, size)
         except BackupError as failure:
@@ -219,10 +220,21 @@ def run_job(job, log, not_archived=(), force=False):
         except Exception as failure:  # a bug of ours must not cost the other jobs their backup
             error, kind = internal_error(failure, log), "internal"
             log.error(f"FAILED: {error}")
+        if transport is not None and kind not in ("internal", *UNREACHABLE_KINDS) and (error is None or outcome.sent):
+            update_manifest(job, outcome, transport, log)
         failures = archive_failures(not_archived, log) + tuple(outcome.failures)
     return JobRecord(job.destination.name, job.source.name, job.target, job.destination.type, job.dry_run,
                      outcome.sent, outcome.bytes_sent, outcome.unchanged, failures, outcome.removed, error,
                      kind, time.monotonic() - started, outcome.removed_paths)
+
+
+def update_manifest(job, outcome, transport, log):
+    """The job's manifest (manifest.py), also after a failed job for the files that did arrive; a manifest
+    that cannot be written is a warning, never the job's failure."""
+    try:
+        manifest.after_job(job, outcome, transport, log)
+    except Exception as error:  # the data arrived; the manifest is what verify reads later
+        log.warning(f"the manifest could not be updated: {error}")
 
 
 def not_tried(job, failed, log):
@@ -243,7 +255,7 @@ def archive_failures(not_archived, log):
     return failures
 
 
-def send(job, log):
+def send(job, transport, log):
     """The job's Outcome from its transport (or, for an archive a dry run would build, what it would send)."""
     if job.archive_error:
         raise TransportError(f"not sent: its archive could not be built: {job.archive_error}")
@@ -251,7 +263,7 @@ def send(job, log):
         log.info("would send the archive this run builds (no archive folder yet)")
         return Outcome(sent=("(the archive this run would build)",))
     log.info(start_line(job))
-    outcome = transport_for(job.destination, log).send(job)
+    outcome = transport.send(job)
     log.debug(f"{len(outcome.sent)} {'would be sent' if job.dry_run else 'sent'}, "
               f"{outcome.unchanged} unchanged, {len(outcome.failures)} failed")
     return outcome

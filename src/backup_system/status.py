@@ -25,7 +25,7 @@ def verdicts(config, now, log, quick=False):
     """The Verdict of every (enabled destination, source) pair a backup of this config would run; None when
     the history cannot be read, so nothing can be said. `quick`: from history.latest, the facts the last
     backups left (failed files only counted), which needs no database; the database when there is none."""
-    jobs, _ = build_jobs(config)
+    jobs, _ = build_jobs(config, to_run=False)  # listing pairs needs no destination's secrets
     latest = history.read_latest(config) if quick else None
     if latest is not None:
         return [judge(config, job.destination, job.source.name, quick_facts(latest, config, job), now)
@@ -103,3 +103,38 @@ def verdict_line(found, now):
 def protected(found):
     """True when every pair is ok or failing: what `status` exits 0 for (not when the history is unreadable)."""
     return found is not None and all(item.verdict in PROTECTED for item in found)
+
+
+VERIFIED_FILE = "last-verified.json"  # in state_dir: what the last `verify --sample` found
+
+
+def remember_verification(config, ok, checked, now=None):
+    """Keep what a `verify --sample` found, for `status`."""
+    import json
+    import os
+    import time
+
+    problems = [f"{item.destination}/{item.source}: {item.error or 'differences found'}" for item in checked
+                if item.error or item.missing or item.changed or item.unexpected]
+    os.makedirs(config.state_dir, exist_ok=True)
+    path = os.path.join(config.state_dir, VERIFIED_FILE)
+    with open(path + ".tmp", "w") as stream:
+        json.dump({"time": time.time() if now is None else now, "ok": ok, "problems": problems}, stream)
+    os.replace(path + ".tmp", path)
+
+
+def verification_line(config, now):
+    """`last verified: <when> (<age> ago), ok` or `..., FAILED: <first problem>`; or that it never was."""
+    import json
+    import os
+
+    from .times import format_time
+
+    try:
+        with open(os.path.join(config.state_dir, VERIFIED_FILE)) as stream:
+            last = json.load(stream)
+        when, ok, problems = float(last["time"]), bool(last["ok"]), list(last.get("problems", []))
+    except (OSError, ValueError, KeyError, TypeError):
+        return "last verified: never (run: backup_system.py verify --sample 20)"
+    result = "ok" if ok else "FAILED: " + "; ".join(problems[:3])
+    return f"last verified: {format_time(when)} ({format_duration(now - when)} ago), {result}"

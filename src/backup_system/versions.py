@@ -47,3 +47,39 @@ def expired(stamps, keep):
     that break a tie within a second.
     """
     return sorted(stamps)[:-max(keep, 1)]
+
+
+SNAPSHOT_STAMP = "%Y-%m-%dT%H%M%S"  # mode: snapshot's dated trees, <target>/<stamp>/
+PERIODS = {"daily": "%Y-%m-%d", "weekly": "%G-W%V", "monthly": "%Y-%m"}  # a snapshot's day, ISO week, month
+
+
+def snapshot_stamp(now=None):
+    """The name of a snapshot taken at `now`: local time, to the second."""
+    return time.strftime(SNAPSHOT_STAMP, time.localtime(now))
+
+
+def snapshot_time(name):
+    """Seconds since the epoch of a snapshot's folder name, or None for a name that is no snapshot of ours."""
+    try:
+        return time.mktime(time.strptime(name, SNAPSHOT_STAMP))
+    except ValueError:
+        return None
+
+
+def snapshots_expired(times, keep):
+    """The snapshot times (seconds) that retention removes, oldest first; a pure function.
+
+    keep: {"daily": 7, "weekly": 4, "monthly": 12}. For each period the newest snapshot of each of the `count`
+    newest days (ISO weeks, months) that have one is kept; a period left out keeps none. The newest snapshot is
+    always kept. Days without a snapshot do not count, so a machine switched off for a month keeps its history.
+    """
+    newest_first = sorted(set(times), reverse=True)
+    kept = set(newest_first[:1])
+    for period, pattern in PERIODS.items():
+        seen = []
+        for moment in newest_first:
+            bucket = time.strftime(pattern, time.localtime(moment))
+            if bucket not in seen and len(seen) < keep.get(period, 0):
+                seen.append(bucket)
+                kept.add(moment)
+    return sorted(moment for moment in newest_first if moment not in kept)

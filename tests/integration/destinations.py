@@ -152,7 +152,7 @@ class RsyncOverSsh(LocalRsync):
     has_server = True
     name = "server"
     where = "lab"
-    unreachable = "Connection refused"
+    unreachable = "connection refused"
 
     def __init__(self, folder, cache_dir=None):
         super().__init__(folder)
@@ -215,7 +215,7 @@ class RcloneServe(Destination):
 
     @property
     def unreachable(self):
-        return f"cannot reach 'cloud': dial tcp 127.0.0.1:{self.server.port}: connect: connection refused"
+        return f"cannot reach 127.0.0.1:{self.server.port}: connection refused"
 
     def close(self):
         self.server.close()

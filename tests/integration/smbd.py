@@ -6,6 +6,8 @@ r"""A real Samba server for tests: 127.0.0.1 only, a free port, its own config, 
         server.write_credentials(path)    # a smbclient credentials file for server.user
         server.stop()                     # the server goes away mid-story ...
         server.start()                    # ... and comes back on the same port
+        with server.paused():             # every smbd process SIGSTOPped: connections hang, not refused
+            ...                           # (SIGCONT on leaving, whatever happens)
 
 Shares: `backup` (writable), `readonly` (read only = yes) and `tiny` (writable, on a 512 KiB tmpfs, so
 writes fail with a full disk; only when server.has_tiny_share, as mounting needs root). Writable shares with
@@ -51,6 +53,7 @@ A session left open across stop() gets, for its next `ls` (exit 0):  NT_STATUS_C
 		264212084 blocks of size 1024. 81450544 blocks available
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -315,6 +318,17 @@ class SambaServer:
                     self.process.wait()
             self.end_group(group)
         self.unmount_tiny()
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Every smbd process of this server stopped (SIGSTOP) inside the block, continued (SIGCONT) after it: a
+        server that stops answering, whose port still accepts connections."""
+        group = self.process.pid
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            yield self
+        finally:
+            os.killpg(group, signal.SIGCONT)
 
     @staticmethod
     def live_members(group):

@@ -3,11 +3,13 @@
     with SshServer(tmp_path / "sshd") as server:
         server.ssh_command    # the `ssh_command` config value that logs in with the test key
         server.stop()         # the server goes away mid-story
+        server.freeze()       # the server and every session it runs stop answering (SIGSTOP); thaw() resumes
 
 Everything lives in the given folder; nothing of the machine's own ssh setup is read or changed.
 """
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -105,10 +107,45 @@ class SshServer:
         argv = [*self.ssh_command, "-o", "ConnectTimeout=2", "127.0.0.1", "true"]
         return subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=10).returncode == 0
 
+    def processes(self):
+        """The pids of the server and of everything it started (its sessions, their shells and rsyncs)."""
+        children = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as stream:
+                    parent = int(stream.read().rpartition(")")[2].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(pid))
+        found, waiting = [], [self.process.pid]
+        while waiting:
+            pid = waiting.pop()
+            found.append(pid)
+            waiting.extend(children.get(pid, []))
+        return found
+
+    def freeze(self):
+        """The server hangs: it and every session stop (SIGSTOP), connections stay open but nothing answers."""
+        self.signal_all(signal.SIGSTOP)
+
+    def thaw(self):
+        """Undo freeze() (harmless when not frozen)."""
+        self.signal_all(signal.SIGCONT)
+
+    def signal_all(self, number):
+        if self.process is None or self.process.poll() is not None:
+            return
+        for pid in self.processes():
+            try:
+                os.kill(pid, number)
+            except ProcessLookupError:
+                pass
+
     def stop(self):
         """Stop the server (idempotent); afterwards a connection to its port is refused."""
         if self.process is None or self.process.poll() is not None:
             return
+        self.thaw()  # a frozen server would not act on SIGTERM
         self.process.terminate()
         try:
             self.process.wait(timeout=5)

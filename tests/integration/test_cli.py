@@ -79,14 +79,17 @@ def test_a_missing_pipeline_command_is_exit_2_before_anything_runs(piped_lab):
     piped_lab.write_config(CONFIG.split("pipeline:")[0])
     result = piped_lab.run("run")
     assert result.returncode == 2
-    assert "pipeline.command is not set" in result.stderr
+    assert result.stderr == (f"{piped_lab.config}: pipeline.command is not set; for the example analysis add  "
+                             "pipeline: {command: \"python3 scripts/pipeline/analyze.py\", workdir: ..}  "
+                             "or give --pipeline CMD (make run PIPELINE='CMD')\n")
     assert not piped_lab.path("backups").exists()
 
 
 def test_config_validate_names_each_destination_and_its_type(piped_lab):
     result = piped_lab.run("config", "validate", "--config", str(piped_lab.config))
     assert result.returncode == 0
-    assert result.stdout.strip().endswith("ok; destinations: secured (rsync), box (rclone, disabled)")
+    first_line = result.stdout.splitlines()[0]
+    assert first_line == f"{piped_lab.config}: ok; destinations: secured (rsync), box (rclone, disabled)"
 
 
 def test_config_show_prints_the_effective_config_with_defaults_filled_in(piped_lab):
@@ -101,13 +104,15 @@ def test_config_show_prints_the_effective_config_with_defaults_filled_in(piped_l
     assert "remote" not in secured
     assert shown["destinations"]["box"]["type"] == "rclone"
     assert shown["compression"] == {"enabled": False, "format": "zip", "level": 6, "keep": 5,
-                                    "output_dir": str(piped_lab.path("config/backups_compressed"))}
+                                    "output_dir": str(piped_lab.path("backups_compressed"))}  # the project's
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     (["--quiet", "--verbose"], "not allowed with argument"),
     (["config", "explode"], "invalid choice: 'explode'"),
+    (["--dryrun"], "unrecognized arguments: --dryrun (did you mean --dry-run?)"),
+    (["run", "--pipline", "x"], "unrecognized arguments: --pipline x (did you mean --pipeline?)"),
 ])
 def test_a_usage_mistake_is_one_line_and_exit_2(piped_lab, argv, message):
     result = piped_lab.run(*argv)
@@ -134,7 +139,7 @@ def test_help_says_what_the_tool_does_and_lists_every_flag_every_verb_and_the_ex
     for flag in ("--config", "--dry-run", "--only", "--smb-only", "--box-only", "--secured-only", "--compress",
                  "--no-compress", "--verbose", "--quiet", "--json", "--help"):
         assert flag in result.stdout
-    for verb in ("backup [options]", "run [--pipeline CMD]", "config validate|show", "archive list | test PATH"):
+    for verb in ("backup [options]", "run [--pipeline CMD]", "config validate", "archive list | test PATH", "rclone ARGS"):
         assert f"\n  {verb}" in result.stdout
     for status in ("0", "1", "2", "3", "130"):
         assert f"\n  {status} " in result.stdout

@@ -59,6 +59,9 @@ def test_notebook_dry_run_shows_the_report_table_and_sends_nothing(lab, monkeypa
     assert rows[("secured", "csvs")][2:5] == ["2", "0", "0"]  # would send, unchanged, failed
     assert rows[("secured", "results")][2:5] == ["1", "0", "0"]
     assert "dry run (nothing changed): all 2 jobs ok" in html
+    would_send = re.findall(r"<li>(.*?)</li>", html)
+    assert would_send == ["secured/csvs: would send plate1.csv", "secured/csvs: would send plate2.csv",
+                          "secured/results: would send summary.txt"]
 
     per_job = printed(cell(notebook, "per-job"))
     csvs_bytes = len("well,od\nA1,0.12\n") + len("well,od\nA1,0.34\nA2,0.56\n")

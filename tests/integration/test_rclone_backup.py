@@ -323,7 +323,7 @@ def test_an_unknown_remote_is_one_line_naming_the_remotes_that_exist(s3_lab):
     s3_lab.config.write_text(yaml.safe_dump(config))
     result = s3_lab.run()
     assert result.returncode == 1
-    assert (f"box/csvs: FAILED: remote 'Box-Folder' is not in the rclone configuration "
+    assert (f"box/csvs: FAILED: remote 'Box-Folder' is not in the rclone config file "
             f"{s3_lab.path('rclone/rclone.conf')}; remotes there: cloud") in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -337,7 +337,7 @@ def test_an_unknown_remote_names_the_config_file_rclone_config_points_to(lab):
     lab.write_backups({"box": {"remote": "Box-Folder", "folder": "lab", "flags": FAST_FAILURE}})
     result = lab.run(env={"RCLONE_CONFIG": str(elsewhere)})
     assert result.returncode == 1
-    assert (f"box/csvs: FAILED: remote 'Box-Folder' is not in the rclone configuration {elsewhere}; "
+    assert (f"box/csvs: FAILED: remote 'Box-Folder' is not in the rclone config file {elsewhere}; "
             f"remotes there: cloud") in result.stdout
     assert "default file" not in result.stdout
 
@@ -374,7 +374,7 @@ def test_the_secret_never_reaches_output_logs_config_show_json_or_process_argume
     assert process.returncode == 0, out + err
     assert seen_arguments, "never saw the rclone process"
     shown = lab.run("config", "show", "--config", str(lab.config), env=env).stdout
-    assert "rclone_env: '***'" in shown
+    assert "RCLONE_CONFIG_S3LAB_SECRET_ACCESS_KEY: '***'" in shown
     assert s3_server.secret_key not in out + err + shown + lab.path("logs/backup.log").read_text()
     assert [arguments for arguments in seen_arguments if s3_server.secret_key.encode() in arguments] == []
 
@@ -389,7 +389,10 @@ def test_a_wrong_password_is_refused_in_one_line(request, lab, protocol):
     lab.write_backups({"box": cloud("lab", rclone_env={"RCLONE_CONFIG_LAB_PASS": wrong})})
     result = lab.run()
     assert result.returncode == 1
-    assert "box/csvs: FAILED: authentication refused by 'lab': " in result.stdout
+    refused = next(line for line in result.stdout.splitlines() if line.startswith("box/csvs: FAILED: "))
+    assert refused.startswith("box/csvs: FAILED: authentication refused by 'lab': "), result.stdout
+    if protocol == "webdav":  # the status, then the body that repeats it: said once
+        assert refused.endswith(": 401 Unauthorized") and refused.count("401 Unauthorized") == 1, refused
     assert wrong not in everything_shown(lab, result)
 
 

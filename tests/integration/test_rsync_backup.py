@@ -9,6 +9,7 @@ import fcntl
 import getpass
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -135,14 +136,14 @@ def test_the_log_file_records_each_command_as_an_argument_list(secured_lab):
     assert "secured/csvs: run ['rsync', '-a', '--update'" in log
 
 
-def test_a_transfer_past_its_timeout_fails_only_that_job(secured_lab):
+def test_a_transfer_past_its_timeout_fails_only_that_job_saying_what_was_on_its_way(secured_lab):
     secured_lab.write("data/csvs/big.bin", b"x" * (8 << 20))
     secured_lab.write_backups({"secured": {"base_path": "../backups/secured", "timeout": 1,
                                            "rsync_options": ["--bwlimit=1m"]}})
     result = secured_lab.run("--json")
     assert result.returncode == 1
     csvs = job_of(result, "secured", "csvs")
-    assert csvs["error"] == "rsync stopped after the 1 s timeout"
+    assert csvs["error"] == "rsync stopped after the 1 s timeout while sending big.bin"
     assert "big.bin" not in csvs["sent"] and csvs["bytes_sent"] < 8 << 20  # the cut-off big.bin is not counted
     assert_no_traceback(result)
 
@@ -178,6 +179,36 @@ def test_a_read_only_target_names_the_users_files_permission_denied_and_claims_n
     assert [failure["path"] for failure in csvs["failures"]] == ["a.csv"]  # the user's name, not .a.csv.XXXXXX
     assert csvs["failures"][0]["reason"].startswith("permission denied")
     assert tree(read_only_disk) == {}
+
+
+@pytest.mark.parametrize("owner", ["the user", "root"])
+def test_a_read_only_target_folder_says_permission_denied_writing_it_and_names_no_temporary_file(nobody_lab, owner):
+    nobody_lab.write("data/csvs/sub/deep.csv", "d\n")
+    os.chown(nobody_lab.path("data/csvs/sub"), 65534, 65534)
+    os.chown(nobody_lab.path("data/csvs/sub/deep.csv"), 65534, 65534)
+    secured = nobody_lab.path("backups/secured")
+    if owner == "root":  # the targets are there, but the user may neither write in them nor change their mode
+        for source in ("csvs", "results"):
+            (secured / source).mkdir(parents=True)
+            os.chmod(secured / source, 0o555)
+    else:  # the user's own destination folder, read-only: the targets cannot be made in it
+        secured.mkdir(parents=True)
+        os.chown(secured.parent, 65534, 65534)
+        os.chown(secured, 65534, 65534)
+        os.chmod(secured, 0o555)
+    result = run_as_nobody(nobody_lab, "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    for source, files in (("csvs", {"a.csv", "z.csv", "sub/deep.csv"}), ("results", {"figure.png"})):
+        job = job_of(result, "secured", source)
+        assert job["error"] == f"permission denied writing {secured / source}"
+        assert files <= {failure["path"] for failure in job["failures"]}
+        assert all(failure["reason"] == "permission denied" for failure in job["failures"])
+        assert (job["files_sent"], job["status"]) == (0, "failed")
+    plain = run_as_nobody(nobody_lab)
+    assert "Skipping any contents" not in plain.stdout + plain.stderr
+    assert not re.search(r"\.[a-z.]+\.[A-Za-z0-9]{6}\b", plain.stdout), plain.stdout  # no .a.csv.XXXXXX
+    assert tree(secured) == {}
+    assert_no_traceback(plain)
 
 
 def test_a_full_disk_names_each_file_that_did_not_arrive_disk_full(secured_lab, small_disk):
@@ -300,8 +331,10 @@ def test_a_server_killed_mid_transfer_leaves_nothing_after_the_next_run(secured_
         secured_lab.write_backups({"server": settings})
         result = secured_lab.run()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert tree(tmp_path / "server") == {"csvs/a.csv": b"1,2\n", "csvs/big.bin": big}
-    assert sorted(path.name for path in (tmp_path / "server").rglob("*")) == ["a.csv", "big.bin", "csvs"]
+    left = {str(path.relative_to(tmp_path / "server")) for path in (tmp_path / "server").rglob("*")}
+    left -= {name for name in left if name.startswith("csvs/.backup_system/")} | {"csvs/.backup_system"}  # manifest
+    assert left == {"csvs", "csvs/a.csv", "csvs/big.bin"}
+    assert (tmp_path / "server" / "csvs" / "big.bin").read_bytes() == big
 
 
 def test_a_server_killed_mid_transfer_says_the_connection_was_lost_not_that_ssh_could_not_connect(secured_lab, tmp_path):

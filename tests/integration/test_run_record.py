@@ -57,7 +57,7 @@ def test_each_after_run_step_sees_the_record_and_a_failing_one_is_only_a_warning
 
 @pytest.mark.parametrize("destination, kind, words", [
     ("{base_path: 'ada@127.0.0.1:/srv/lab', ssh_command: [ssh, -p, 'PORT', -o, BatchMode=yes]}", "unreachable",
-     "Connection refused"),
+     "connection refused"),
     ("{remote: nowhere, rclone_config: missing.conf}", "not-found", "rclone config file"),
     ("{base_path: 'smb://127.0.0.1/share', port: PORT}", "unreachable", "cannot reach //127.0.0.1/share"),
 ])

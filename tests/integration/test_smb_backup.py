@@ -58,6 +58,11 @@ def on_server(samba, source, share="backup"):
     return samba.share_path(share) / "lab" / source
 
 
+def names_in(folder):
+    """The sorted names in a folder on the server, without the manifest folder a backup keeps there."""
+    return sorted(name for name in os.listdir(folder) if name != ".backup_system")
+
+
 def test_names_smb_cannot_store_are_named_counted_as_failed_and_not_resent(smb_lab, samba):
     for name in REFUSED:
         smb_lab.write(f"data/csvs/{name}", "x")
@@ -66,7 +71,7 @@ def test_names_smb_cannot_store_are_named_counted_as_failed_and_not_resent(smb_l
     csvs = job_of(first, "smb", "csvs")
     assert {failure["path"]: failure["reason"] for failure in csvs["failures"]} == REFUSED
     assert (csvs["files_sent"], csvs["files_failed"]) == (1, len(REFUSED))
-    assert sorted(os.listdir(on_server(samba, "csvs"))) == ["a.csv"]
+    assert names_in(on_server(samba, "csvs")) == ["a.csv"]
     again = job_of(smb_lab.run("--json"), "smb", "csvs")
     assert (again["files_sent"], again["files_failed"]) == (0, len(REFUSED))
     plain = smb_lab.run()
@@ -179,7 +184,7 @@ def test_a_full_remote_disk_fails_the_file_and_leaves_nothing_truncated(lab, sam
     assert result.returncode == 1
     csvs = job_of(result, "smb", "csvs")
     assert csvs["failures"] == [{"path": "zz-big.bin", "reason": "remote disk full (NT_STATUS_DISK_FULL)"}]
-    assert sorted(os.listdir(on_server(samba, "csvs", share="tiny"))) == ["small.csv"]
+    assert names_in(on_server(samba, "csvs", share="tiny")) == ["small.csv"]
 
 
 def test_a_timeout_bounds_every_smbclient_call(smb_lab, samba):
@@ -280,7 +285,7 @@ def test_names_that_differ_only_in_case_are_refused_rather_than_merged_on_the_se
     assert result.returncode == 1
     failed = {item["path"] for item in job_of(result, "smb", "csvs")["failures"]}
     assert failed == {"Report.txt", "report.txt"}
-    assert sorted(os.listdir(on_server(samba, "csvs"))) == ["a.csv"]
+    assert names_in(on_server(samba, "csvs")) == ["a.csv"]
 
 
 def test_a_folder_name_cannot_smuggle_commands_into_smbclient(lab, samba):
@@ -297,3 +302,113 @@ def test_a_folder_name_cannot_smuggle_commands_into_smbclient(lab, samba):
         jobs[f"scans/{evil}"]["error"]
     assert jobs["scans/run2"]["sent"] == ["y.csv"]
     assert not list(lab.root.rglob("pwned"))
+
+
+# -- dead and hung servers (issue 14): each fails its job fast, with the reason, and the next destination runs --
+
+def with_local_destination_after(lab, samba, **options):
+    """The smb destination (with these options), then `secured`, a local folder that must still be written."""
+    credentials = samba.write_credentials(lab.root / "private" / "smbcredentials")
+    lab.write_backups({"smb": {"base_path": samba.url("backup", "lab"), "port": samba.port,
+                               "credentials_file": str(credentials), **options},
+                       "secured": {"base_path": "../backups/secured"}})
+
+
+def assert_smb_failed_and_secured_ran(result, lab, reason):
+    report = report_of(result)
+    jobs = {(job["destination"], job["source"]): job for job in report["jobs"]}
+    assert jobs[("smb", "csvs")]["error"].startswith(reason), jobs[("smb", "csvs")]["error"]
+    assert jobs[("smb", "results")]["error"].startswith(f"not tried: {reason}")
+    assert (jobs[("secured", "csvs")]["error"], jobs[("secured", "results")]["error"]) == (None, None)
+    assert tree(lab.path("backups/secured/csvs")) == tree(lab.path("data/csvs"))
+
+
+def test_a_server_that_refuses_connections_fails_its_job_within_seconds(smb_lab, samba):
+    with_local_destination_after(smb_lab, samba)
+    samba.stop()
+    began = time.monotonic()
+    result = smb_lab.run("--json")
+    assert time.monotonic() - began < 20  # seconds, not minutes (a run takes ~1 s here)
+    assert result.returncode == 1
+    assert_smb_failed_and_secured_ran(result, smb_lab, f"cannot reach //127.0.0.1/backup (port {samba.port}): "
+                                                       f"connection refused")
+
+
+def test_a_server_that_never_answers_fails_its_job_within_connect_timeout(smb_lab, samba):
+    with_local_destination_after(smb_lab, samba, connect_timeout=2)
+    with samba.paused():  # the port accepts connections, nothing answers
+        began = time.monotonic()
+        result = smb_lab.run("--json")
+        took = time.monotonic() - began
+    assert took < 15, took  # smbclient alone would wait 20 s for the first answer
+    assert result.returncode == 1
+    assert_smb_failed_and_secured_ran(result, smb_lab, f"cannot reach //127.0.0.1/backup (port {samba.port}): "
+                                                       f"no answer within 2 s (connect_timeout)")
+
+
+def test_a_server_that_stops_answering_mid_run_fails_its_job_as_stalled(smb_lab, samba):
+    for index in range(3000):  # enough files that the upload is still going when the server stops
+        smb_lab.write(f"data/csvs/many/f{index:04d}.csv", f"{index}\n")
+    # one upload session: connected when the first file appears, so it is the one the stop catches
+    with_local_destination_after(smb_lab, samba, connect_timeout=2, stall_timeout=2, sessions=1)
+    process = smb_lab.start("--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        folder = on_server(samba, "csvs") / "many"
+        deadline = time.monotonic() + 60
+        while not (folder.is_dir() and any(folder.iterdir())) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        with samba.paused():
+            began = time.monotonic()
+            out, err = process.communicate(timeout=90)
+            took = time.monotonic() - began
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert took < 30, took  # stall_timeout 2 s, with a generous margin (not the 6 h transfer timeout)
+    result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    assert result.returncode == 1, out + err
+    # (smb/results "not tried" too: the runner does that only for a server unreachable or stalled)
+    assert_smb_failed_and_secured_ran(result, smb_lab, "the server stopped answering: nothing from "
+                                                       "//127.0.0.1/backup for 2 s (stall_timeout) while uploading")
+
+
+# -- compare: size (issue 14): a copy another client put there, with the same size and another time --
+
+def put_by_another_client(samba, relative, content, mtime):
+    copy = on_server(samba, "csvs") / relative
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_bytes(content)
+    os.utime(copy, (mtime, mtime))
+
+
+def test_a_copy_with_another_time_is_kept_locally_and_the_job_says_why(lab, samba):
+    lab.write("data/csvs/a.csv", "1,2\n", mtime=time.time() - 1000)
+    lab.write("data/results/r.txt", "r\n")
+    put_by_another_client(samba, "a.csv", b"1,2\n", time.time() - 5000)  # same size, older: ours would be sent
+    put_by_another_client(samba, "b.csv", b"3,4\n", time.time())
+    lab.write("data/csvs/b.csv", "3,4\n", mtime=time.time() - 1000)  # same size, newer there: kept
+    smb_config(lab, samba, remove_from_local=True)
+    result = lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    csvs = job_of(result, "smb", "csvs")
+    assert (csvs["sent"], csvs["files_unchanged"], csvs["files_removed"]) == (["a.csv"], 1, 1)
+    assert lab.path("data/csvs/b.csv").exists()
+    assert ("smb/csvs: kept locally: 1 files whose copy on the server has another modification time "
+            "(compare: size to accept them)") in result.stderr
+
+
+def test_compare_size_takes_a_copy_of_the_same_size_as_the_file_and_removes_it_locally(lab, samba):
+    lab.write("data/csvs/a.csv", "1,2\n", mtime=time.time() - 1000)
+    lab.write("data/csvs/other size.csv", "longer here\n", mtime=time.time() - 1000)
+    lab.write("data/results/r.txt", "r\n")
+    put_by_another_client(samba, "a.csv", b"9,9\n", time.time() - 5000)  # same size, another time and content
+    put_by_another_client(samba, "other size.csv", b"short\n", time.time() - 5000)
+    smb_config(lab, samba, remove_from_local=True, compare="size")
+    result = lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    csvs = job_of(result, "smb", "csvs")
+    assert (csvs["sent"], csvs["files_unchanged"], csvs["files_removed"]) == (["other size.csv"], 1, 2)
+    assert (on_server(samba, "csvs") / "a.csv").read_bytes() == b"9,9\n"  # the server's copy, as the script did
+    assert (on_server(samba, "csvs") / "other size.csv").read_bytes() == b"longer here\n"
+    assert tree(lab.path("data/csvs")) == {}
+    assert "kept locally" not in result.stderr

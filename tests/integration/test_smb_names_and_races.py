@@ -13,7 +13,7 @@ import pytest
 from backup_system.transports.smb.temporaries import TemporaryRecord
 from tests.conftest import job_of, report_of, tree
 from tests.integration.smbd import SambaServer
-from tests.integration.test_smb_backup import on_server, smb_config
+from tests.integration.test_smb_backup import names_in, on_server, smb_config
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_a_users_files_named_like_temporary_files_are_backed_up_and_never_delete
     assert sorted(job_of(first, "smb", "csvs")["sent"]) == sorted([*names, "a.csv"])
     smb_lab.write("data/csvs/b.csv", "next run\n")
     assert smb_lab.run().returncode == 0
-    assert sorted(os.listdir(on_server(samba, "csvs"))) == sorted([*names, "a.csv", "b.csv"])
+    assert names_in(on_server(samba, "csvs")) == sorted([*names, "a.csv", "b.csv"])
     assert [(on_server(samba, "csvs") / name).read_text() for name in names] == ["mine\n"] * 2
 
 
@@ -77,8 +77,8 @@ def test_temporary_names_do_not_end_in_an_extension_shares_veto(lab, samba):
     assert result.returncode == 1
     assert job_of(result, "smb", "results")["failures"] == [{"path": "notes.tmp", "reason":
         "the server refuses this name (does the share's `veto files` match it?) (NT_STATUS_OBJECT_NAME_NOT_FOUND)"}]
-    assert sorted(os.listdir(on_server(samba, "results", share="vetotmp"))) == ["figure.svg"]
-    assert os.listdir(on_server(samba, "csvs", share="vetotmp")) == ["a.csv"]
+    assert names_in(on_server(samba, "results", share="vetotmp")) == ["figure.svg"]
+    assert names_in(on_server(samba, "csvs", share="vetotmp")) == ["a.csv"]
 
 
 def test_a_share_that_vetoes_the_temporary_names_fails_each_file_naming_the_setting(lab, samba):
@@ -92,7 +92,7 @@ def test_a_share_that_vetoes_the_temporary_names_fails_each_file_naming_the_sett
     assert failure["reason"].startswith("the server refuses the temporary upload name .backup_system-")
     assert "the share's `veto files` setting probably matches it; allow names starting with .backup_system-" \
         in failure["reason"]
-    assert os.listdir(on_server(samba, "csvs", share="vetodot")) == []
+    assert names_in(on_server(samba, "csvs", share="vetodot")) == []
 
 
 def test_folders_that_differ_only_in_case_are_refused_up_front_with_every_file_named(smb_lab, samba):
@@ -142,31 +142,40 @@ def test_names_server_on_a_default_share_refuses_what_it_would_mangle_or_merge(l
 
 
 WRAPPER = '''#!{python}
-"""smbclient in front of the real one, for a story that needs something to happen at one moment of a run."""
-import os, subprocess, sys
+"""smbclient in front of the real one, passing its stdin and output through as they come, for a story that
+needs something to happen at one moment of a run (the first session that uploads)."""
+import os, signal, subprocess, sys, threading
 REAL, MODE, FLAG = {real!r}, {mode!r}, {flag!r}
-script = sys.stdin.buffer.read()
-first_upload = b"\\nput " in b"\\n" + script and not os.path.exists(FLAG)
-if first_upload:
-    open(FLAG, "w").close()
-if first_upload and MODE == "drop":  # the connection breaks once the first file is done
-    lines = script.decode("utf-8", "surrogateescape").splitlines()
-    cut = next(index for index, line in enumerate(lines) if "__backup_system_mark_0__" in line) + 1
-    ran = subprocess.run([REAL, *sys.argv[1:]], input="".join(line + "\\n" for line in lines[:cut]).encode())
-    for line in lines[cut:]:
-        if "__backup_system_mark_" in line:
-            print(f"chdir to {{line.split(' ', 1)[1]}} failed (No such file or directory)")
-        else:
-            print("NT_STATUS_CONNECTION_DISCONNECTED opening remote file \\\\x")
-    sys.exit(0)
-ran = subprocess.run([REAL, *sys.argv[1:]], input=script)
-if first_upload and MODE.startswith("edit:"):  # someone edits the server's copy while ours is uploaded
+real = subprocess.Popen([REAL, *sys.argv[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+first_upload = []
+
+def forward_commands():
+    for line in sys.stdin.buffer:
+        if line.startswith(b"put ") and not first_upload:
+            try:
+                os.close(os.open(FLAG, os.O_CREAT | os.O_EXCL))
+                first_upload.append(True)
+            except FileExistsError:
+                first_upload.append(False)
+        real.stdin.write(line)
+        real.stdin.flush()
+    real.stdin.close()
+
+threading.Thread(target=forward_commands, daemon=True).start()
+for line in real.stdout:
+    sys.stdout.buffer.write(line)
+    sys.stdout.buffer.flush()
+    if MODE == "drop" and first_upload[:1] == [True] and b"__backup_system_mark_r0__" in line:
+        real.kill()  # the connection breaks once the first file is in place
+        os.kill(os.getpid(), signal.SIGKILL)
+real.wait()
+if first_upload[:1] == [True] and MODE.startswith("edit:"):  # someone edits the server's copy meanwhile
     path = MODE[len("edit:"):]
     with open(path, "w") as stream:
         stream.write("edited on the server during the run\\n")
     later = os.stat(path).st_mtime + 1000
     os.utime(path, (later, later))
-sys.exit(ran.returncode)
+sys.exit(real.returncode)
 '''
 
 
@@ -190,7 +199,7 @@ def test_a_file_edited_on_the_server_during_the_run_is_kept_not_overwritten(smb_
     assert job_of(result, "smb", "csvs")["failures"] == [{"path": "a.csv", "reason":
         "changed on the server during this run and newer there: kept the server's copy"}]
     assert server_copy.read_text() == "edited on the server during the run\n"
-    assert os.listdir(on_server(samba, "csvs")) == ["a.csv"]  # our temporary copy is gone too
+    assert names_in(on_server(samba, "csvs")) == ["a.csv"]  # our temporary copy is gone too
     again = job_of(smb_lab.run("--json"), "smb", "csvs")
     assert (again["sent"], again["failures"]) == ([], [])  # newer there: --update keeps it
 
@@ -223,4 +232,4 @@ def test_roots_children_that_are_symlinks_are_followed_inside_the_root_and_named
                                f"{lab.path('elsewhere')}, not to a folder below its root: not backed up (make "
                                f"that folder a source of its own to back it up)"]
     assert (on_server(samba, "scans") / "latest" / "y.csv").read_text() == "2\n"
-    assert "outside" not in os.listdir(on_server(samba, "scans"))
+    assert "outside" not in names_in(on_server(samba, "scans"))

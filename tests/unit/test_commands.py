@@ -119,3 +119,41 @@ def test_a_plain_backup_imports_only_the_backup_verb_and_neither_json_nor_shlex(
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == ["0", "backup_system.commands.backup"], result.stdout + result.stderr
     assert (tmp_path / "backups" / "data" / "a.csv").read_text() == "1\n"
+
+
+def test_the_hint_for_a_missing_pipeline_is_the_shipped_configs_pipeline_section():
+    import yaml
+
+    from backup_system.commands.run import EXAMPLE_PIPELINE
+
+    shipped = yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["pipeline"]
+    assert yaml.safe_load(EXAMPLE_PIPELINE) == {"pipeline": shipped}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dryrun"], "backup_system.py: unrecognized arguments: --dryrun (did you mean --dry-run?)"),
+    (["--json", "--quite"], "backup_system.py: unrecognized arguments: --quite (did you mean --quiet?)"),
+    (["statsu"], "backup_system.py: unrecognized arguments: statsu (did you mean status?)"),
+    (["history", "--faild"], "backup_system.py history: unrecognized arguments: --faild (did you mean --failed?)"),
+    (["--no-such-flag"], "backup_system.py: unrecognized arguments: --no-such-flag (see --help)"),
+    (["config", "show", "extra"], "backup_system.py config: unrecognized arguments: extra (see --help)"),
+])
+def test_an_unknown_word_close_to_an_option_or_verb_gets_a_did_you_mean(capsys, argv, message):
+    assert main(argv) == 2
+    assert capsys.readouterr().err == message + "\n"
+
+
+def test_rclone_must_be_the_first_word(capsys):
+    assert main(["--config", "x.yaml", "rclone", "config"]) == 2
+    assert capsys.readouterr().err == "backup_system.py: rclone must come first, as in backup_system.py rclone config\n"
+
+
+def test_a_lock_without_a_pid_names_no_pid(tmp_path):
+    from backup_system.lock import held_message
+
+    lock = str(tmp_path / "lab.lock")
+    assert held_message(lock, []) == f"the lock is held by another process (no pid recorded in {lock})"
+    assert held_message(lock, ["garbage"]) == f"the lock is held by another process (no pid recorded in {lock})"
+    import os
+
+    assert held_message(lock, [str(os.getpid())]) == f"another backup is running (pid {os.getpid()}); lock: {lock}"

@@ -197,10 +197,56 @@ def test_a_key_for_another_transport_is_refused(tmp_path):
     assert ":5: backups.destinations.secured.folder: 'folder' is for rclone destinations, this one is rsync" in message
 
 
+def run_error_of(tmp_path, text, only=()):
+    """The one line a run of `only` (default: every enabled destination) stops at."""
+    config = load_config(write(tmp_path, text))
+    with pytest.raises(ConfigError) as caught:
+        build_jobs(config, only)
+    return str(caught.value)
+
+
 def test_unset_environment_variable(tmp_path, monkeypatch):
     monkeypatch.delenv("NO_SUCH_DISK", raising=False)
-    message = error_of(tmp_path, "backups:\n  destinations:\n    secured:\n      base_path: ${NO_SUCH_DISK}/x\n")
-    assert ":4: backups.destinations.secured.base_path: environment variable NO_SUCH_DISK is not set" in message
+    message = run_error_of(tmp_path, "backups:\n  destinations:\n    secured:\n      base_path: ${NO_SUCH_DISK}/x\n")
+    assert message == (f"{tmp_path / 'config.yaml'}:4: backups.destinations.secured.base_path: environment variable "
+                       f"NO_SUCH_DISK is not set")
+
+
+TWO_DISKS_AND_BOX = """\
+backups:
+  destinations:
+    secured: {base_path: /srv/lab}
+    usb: {base_path: "${USB_DISK}/lab", enabled: false}
+    box: {remote: Box-Folder, rclone_env: {RCLONE_CONFIG_BOX_TOKEN: "${BOX_TOKEN}"}}
+"""
+
+
+def test_a_variable_only_another_destination_needs_stops_nothing_else(tmp_path, monkeypatch):
+    monkeypatch.delenv("USB_DISK", raising=False)
+    monkeypatch.delenv("BOX_TOKEN", raising=False)
+    config = load_config(write(tmp_path, TWO_DISKS_AND_BOX))
+    jobs, notes = build_jobs(config, ("secured", "usb"))
+    assert {job.destination.name for job in jobs} == {"secured"}
+    assert notes == ["usb: disabled (enabled: false), not run"]
+    assert run_error_of(tmp_path, TWO_DISKS_AND_BOX).endswith(
+        ":5: backups.destinations.box.rclone_env.RCLONE_CONFIG_BOX_TOKEN: environment variable BOX_TOKEN is not set")
+    listed, _ = build_jobs(config, to_run=False)  # what status lists: no secret needed
+    assert {job.destination.name for job in listed} == {"secured", "box"}
+
+
+def test_a_destination_whose_variable_is_set_gets_its_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOX_TOKEN", "tok")
+    monkeypatch.setenv("USB_DISK", "/media/usb")
+    config = load_config(write(tmp_path, TWO_DISKS_AND_BOX))
+    assert config.destinations["box"].options.rclone_env == {"RCLONE_CONFIG_BOX_TOKEN": "tok"}
+    assert config.destinations["usb"].base_path == "/media/usb/lab"
+    assert not config.unresolved
+
+
+def test_a_mistake_after_a_missing_variable_is_not_hidden_by_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("BOX_TOKEN", raising=False)
+    message = error_of(tmp_path, TWO_DISKS_AND_BOX.replace("rclone_env:", "transfer: 3, rclone_env:"))
+    assert "backups.destinations.box.transfer: unknown key (did you mean 'transfers'?)" in message
 
 
 def test_duplicate_key(tmp_path):
@@ -260,7 +306,7 @@ def test_an_smb_share_url_with_remote_dir_is_the_same_as_the_full_url(tmp_path):
                                          "      remote_dir: lab/Data\n      port: 4445\n"))
     smb = config.destinations["smb"]
     assert (smb.type, smb.base_path, smb.options.port, smb.options.sessions, smb.options.method) == (
-        "smb", "//server/share/lab/Data", 4445, 4, "auto")
+        "smb", "//server/share/lab/Data", 4445, 8, "auto")
 
 
 def test_rclone_settings_that_cannot_work_are_refused_at_load_time(tmp_path):
@@ -374,7 +420,7 @@ def test_a_pipeline_command_list_may_hold_a_number(tmp_path):
 
 def test_a_variable_set_but_empty_in_a_path_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("XV", "")
-    message = error_of(tmp_path, 'backups:\n  destinations:\n    secured: {base_path: "${XV}"}\n')
+    message = run_error_of(tmp_path, 'backups:\n  destinations:\n    secured: {base_path: "${XV}"}\n')
     assert message.endswith("backups.destinations.secured.base_path: environment variable XV is set but empty, "
                             "in a path")
 
@@ -448,3 +494,107 @@ def test_an_smb_folder_with_backslashes_is_refused(tmp_path):
                                          "      remote_dir: 'lab\\Data'\n"))
     with pytest.raises(ConfigError, match=r"holds a backslash: separate folders with /"):
         build_jobs(config)
+
+
+def test_a_mistake_beside_a_missing_variable_is_the_one_shown(tmp_path, monkeypatch):
+    monkeypatch.delenv("USB_DISK", raising=False)
+    message = error_of(tmp_path, TWO_DISKS_AND_BOX.replace("enabled: false", "enabled: maybe"))
+    assert message.endswith(":4: backups.destinations.usb.enabled: expected true or false, got 'maybe'")
+
+
+# --- the one rule for relative paths: written ones from the config file's folder, defaults from the project's ---
+
+def test_a_config_in_a_projects_config_folder_gets_the_projects_default_paths(tmp_path):
+    (tmp_path / "config").mkdir()
+    config = load_config(write(tmp_path / "config", "backups:\n  destinations:\n    secured: {base_path: ../b}\n"
+                                                    "pipeline:\n  command: make\n"))
+    assert {name: source.path for name, source in config.sources.items()} == {
+        "csvs": str(tmp_path / "data" / "csvs"), "results": str(tmp_path / "data" / "results")}
+    assert (config.log_file, config.state_dir, config.compression.output_dir, config.pipeline.workdir) == (
+        str(tmp_path / "logs" / "backup.log"), str(tmp_path / ".backup_state"), str(tmp_path / "backups_compressed"),
+        str(tmp_path))
+    assert config.destinations["secured"].base_path == str(tmp_path / "b")  # written: from config/
+
+
+def test_a_config_elsewhere_gets_default_paths_beside_it(tmp_path):
+    (tmp_path / "etc").mkdir()
+    config = load_config(write(tmp_path / "etc", SECURED))
+    assert config.sources["csvs"].path == str(tmp_path / "etc" / "data" / "csvs")
+    assert config.state_dir == str(tmp_path / "etc" / ".backup_state")
+
+
+def test_written_sources_stay_relative_to_the_config_file(tmp_path):
+    (tmp_path / "config").mkdir()
+    config = load_config(write(tmp_path / "config", SECURED + "  sources:\n    csvs: {path: data/csvs}\n"))
+    assert config.sources["csvs"].path == str(tmp_path / "config" / "data" / "csvs")
+
+
+# --- YAML mistakes: the line of the mistake, in plain words ---------------------------------------------------
+
+@pytest.mark.parametrize("text, line, words", [
+    ("backups:\n  name lab\n  log_file: x\n", 2, "'name lab' has no ':' after its key (key: value)"),
+    ("backups:\n  destinations:\n    secured:\n      base_path /x\n      create: true\n", 4,
+     "'base_path /x' has no ':' after its key"),
+    ("backups:\n  sources: [unclosed\n  name: x\n", 2, "the '[' list opened on this line is not closed with ']'"),
+    ('backups:\n  name: "lab\n  log_file: x\n', 2, "the quote opened on this line is never closed"),
+    ("backups:\n\tname: lab\n", 2, "a tab: indent with spaces only"),
+    ("backups:\n  name: lab\n   log_file: x\n", 3, "this line is indented deeper than the key above it"),
+    ("backups:\n  name: lab: x\n", 2, "a value holding ': ' must be quoted"),
+    ("backups:\n  name: *lab\n", 2, "a value starting with '*' is read as a YAML alias: quote it"),
+    ("backups:\n  name: @lab\n", 2, "a value cannot start with '@': quote it"),
+])
+def test_a_yaml_mistake_names_its_own_line_in_plain_words(tmp_path, text, line, words):
+    message = error_of(tmp_path, text)
+    assert message.startswith(f"{tmp_path / 'config.yaml'}:{line}: invalid YAML: {words}"), message
+
+
+def test_a_relative_config_path_that_is_not_there_says_where_it_was_looked_for_and_offers_the_one_above(
+        tmp_path, monkeypatch):
+    (tmp_path / "config").mkdir()
+    write(tmp_path / "config", SECURED)
+    notebooks = tmp_path / "docs" / "examples"
+    notebooks.mkdir(parents=True)
+    monkeypatch.chdir(notebooks)
+    with pytest.raises(ConfigError) as caught:
+        load_config("config/config.yaml")
+    assert str(caught.value) == (
+        f"config/config.yaml: no such config file in {notebooks}, the folder a relative path is read from; "
+        f"did you mean ../../config/config.yaml? give --config PATH or set BACKUP_SYSTEM_CONFIG (from Python: an "
+        f"absolute path, or one relative to that folder)")
+
+
+# --- config show: the values a run uses ---------------------------------------------------------------------
+
+def test_config_show_fills_in_what_a_run_uses_and_masks_only_what_is_set(tmp_path, monkeypatch):
+    from backup_system.config import effective_config
+
+    monkeypatch.setenv("BOX_TOKEN", "tok-value")
+    monkeypatch.setenv("RCLONE_CONFIG", str(tmp_path / "my-rclone.conf"))
+    config = load_config(write(tmp_path, TEAM_BLOCK.replace(
+        '      folder: "Ramanlab-Backups"\n', '      folder: "Ramanlab-Backups"\n      sources: [csvs]\n'
+                                             '      rclone_env: {RCLONE_CONFIG_BOX_TOKEN: "${BOX_TOKEN}"}\n')))
+    shown = effective_config(config)["backups"]["destinations"]
+    assert shown["secured"]["sources"] == ["csvs", "results"]
+    assert shown["secured"]["stale_after"] == "7d"
+    assert shown["box"]["sources"] == ["csvs"]
+    assert shown["box"]["rclone_env"] == {"RCLONE_CONFIG_BOX_TOKEN": "***"}
+    assert "tok-value" not in repr(shown)
+    assert os.path.basename(shown["box"]["rclone_binary"]) == "rclone"
+    assert shown["box"]["rclone_config"] == str(tmp_path / "my-rclone.conf")
+
+
+def test_config_show_leaves_an_empty_rclone_env_empty(tmp_path):
+    from backup_system.config import effective_config
+
+    shown = effective_config(load_config(write(tmp_path, TEAM_BLOCK)))
+    assert shown["backups"]["destinations"]["box"]["rclone_env"] == {}
+
+
+@pytest.mark.parametrize("value, obscured", [
+    ("hunter2", False), ("correct horse battery", False), ("s3cret-pass", False),
+    ("lNAfvcCvagVDLez4aMcgGA", True), ("790Tts9-E0rZ8nweXMMzkuf2IH5ZLHM", True), ("${NOT_SET_HERE}", True),
+])
+def test_an_obscured_rclone_password_is_told_from_a_plain_one_where_it_can_be(value, obscured):
+    from backup_system.transports.rclone.options import looks_obscured
+
+    assert looks_obscured(value) is obscured

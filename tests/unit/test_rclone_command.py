@@ -30,7 +30,7 @@ def job(direction="push", mode="copy", folder="lab", dry_run=False, source="csvs
 def test_push_is_copy_update_of_the_folder_with_our_json_log_then_the_users_flags():
     argv = rclone_argv(job(), binary="rclone", report="/tmp/r.txt")
     assert argv[:7] == ["rclone", "copy", "/data/csvs", "cloud:lab/csvs/", "--update", "--combined", "/tmp/r.txt"]
-    assert argv[argv.index("--use-json-log"):argv.index("--use-json-log") + 4] == ["--use-json-log", "-v", "--stats", "1m"]
+    assert argv[argv.index("--use-json-log"):argv.index("--use-json-log") + 4] == ["--use-json-log", "-v", "--stats", "1s"]
     assert argv[-6:] == ["--exclude", "*.tmp", "--exclude", "*.tmp/**", "--bwlimit", "1M"]
     assert "--config" not in argv and "--dry-run" not in argv
 
@@ -74,7 +74,7 @@ def test_failures_are_sorted_into_what_a_user_can_act_on():
     kind, line = kind_and_line(classify("... api error InvalidAccessKeyId: The Access Key Id ...", "s3:b"))
     assert kind == "Refused" and line.startswith("authentication refused by 's3': api error InvalidAccessKeyId")
     assert kind_and_line(classify("Put \"http://x\": dial tcp 1.2.3.4:9: connect: connection refused", "s3:b")) == \
-        ("Unreachable", "cannot reach 's3': dial tcp 1.2.3.4:9: connect: connection refused")
+        ("Unreachable", "cannot reach 1.2.3.4:9: connection refused")
     kind, line = kind_and_line(classify("Failed to copy: storageQuotaExceeded", "drive:x"))
     assert kind == "DestinationFull" and line.startswith("'drive' is full")
     kind, line = kind_and_line(classify('Update Close failed: sftp: "write x.partial: no space left on device"',
@@ -196,7 +196,8 @@ def test_mirror_with_a_cold_storage_class_is_refused_at_load_with_what_works_ins
                                                                                       storage_class):
     message = config_error(tmp_path, "mode: mirror", *lines)
     assert f"{where}: mode: mirror does not work with the storage class {storage_class}: " in message
-    assert message.endswith("use mode: copy (nothing is deleted), or wait for native bucket versioning")
+    assert message.endswith("use mode: copy (nothing is deleted), or versions: true (an S3 bucket then keeps "
+                            "them itself)")
 
 
 def test_a_cold_storage_class_is_fine_with_copy_and_a_warm_one_with_mirror(tmp_path):
@@ -249,3 +250,69 @@ def test_an_exclude_reads_as_rsync_reads_it(pattern, rules):
     from backup_system.transports.rclone.command import as_rclone_excludes
 
     assert as_rclone_excludes(pattern) == rules
+
+
+# --- dead and hung servers ------------------------------------------------------------------------
+
+S3_DEAD = ('operation error S3: ListObjectsV2, exceeded maximum number of attempts, 5, https response error '
+           'StatusCode: 0, RequestID: , HostID: , request send failed, Get "http://127.0.0.1:38351/lab?prefix=csvs%2F": '
+           'dial tcp 127.0.0.1:38351: connect: connection refused\n'
+           'failed to get rate limit token, retry quota exceeded, 0 available, 5 requested')
+
+
+@pytest.mark.parametrize("message, kind, line", [
+    (S3_DEAD, "Unreachable", "cannot reach 127.0.0.1:38351: connection refused"),
+    ('Propfind "http://[::1]:8080/lab/": dial tcp [::1]:8080: connect: connection refused', "Unreachable",
+     "cannot reach [::1]:8080: connection refused"),
+    ('Get "https://box.example/x": dial tcp: lookup box.example on 127.0.0.53:53: no such host', "Unreachable",
+     "cannot reach box.example: name not found"),
+    ("dial tcp: lookup box.example: no such host", "Unreachable", "cannot reach box.example: name not found"),
+    ('Put "http://10.9.9.9:443/b": dial tcp 10.9.9.9:443: i/o timeout', "Unreachable",
+     "cannot reach 10.9.9.9:443: timed out"),
+    ('Put "http://h:9/b/x": write tcp 127.0.0.1:59942->127.0.0.1:9: i/o timeout', "Stalled",
+     "the server stopped answering: write tcp 127.0.0.1:59942->127.0.0.1:9: i/o timeout"),
+    ("couldn't list files: 401 Unauthorized: 401 Unauthorized", "Refused",
+     "authentication refused by 'dav': couldn't list files: 401 Unauthorized"),
+])
+def test_a_server_that_cannot_be_reached_is_named_by_its_address_in_one_line(message, kind, line):
+    assert kind_and_line(classify(message, "dav:lab")) == (kind, line)
+
+
+def stats(bytes_by_file=(), **counters):
+    transferring = [{"name": name, "bytes": sent, "size": 1 << 30} for name, sent in bytes_by_file]
+    return json.dumps({"level": "info", "msg": "stats", "stats": {"checks": 0, "transfers": 0, "listed": 3,
+                                                                  "transferring": transferring, **counters}})
+
+
+def test_the_stall_watch_stops_rclone_when_nothing_moves_for_the_stall_timeout(tmp_path):
+    from backup_system.errors import Stalled
+    from backup_system.transports.rclone.log_reader import Stop
+
+    reader = LogReader(Log(None, console_level=50), [], stall_timeout=5, where="cloud:lab/csvs")
+    reader.take(stats())
+    assert reader.activity() == "listing cloud:lab/csvs"
+    reader.take(stats([("big.bin", 4 << 20)]))
+    reader.moved_at -= 4
+    reader.take(stats([("big.bin", 5 << 20)]))  # more of it left: the watch starts again
+    reader.moved_at -= 4
+    reader.take(stats([("big.bin", 1 << 20)]))  # rclone's retry sends its start again: nothing new
+    reader.moved_at -= 2
+    with pytest.raises(Stop) as stop:
+        reader.take(stats([("big.bin", 2 << 20), ("b.csv", 0)]))
+    assert isinstance(stop.value.error, Stalled) and reader.stopped is stop.value.error
+    assert str(stop.value.error) == ("the server stopped answering: nothing moved for 5 s while uploading big.bin "
+                                     "and 1 other file to cloud:lab/csvs")
+
+
+def test_the_first_connection_that_cannot_be_made_stops_rclone_and_a_passing_error_does_not(tmp_path):
+    from backup_system.transports.rclone.log_reader import Stop
+
+    reader = LogReader(Log(None, console_level=50), [], stall_timeout=120)
+    reader.take(entry("Failed to copy: 500 Internal Server Error", "error", object="a.csv",
+                      objectType="*local.Object"))
+    with pytest.raises(Stop) as stop:
+        reader.take(entry(f"error reading destination root directory: {S3_DEAD}", "error"))
+    assert str(stop.value.error) == "cannot reach 127.0.0.1:38351: connection refused"
+    unwatched = LogReader(Log(None, console_level=50), [])  # a short command: rclone ends on its own
+    unwatched.take(entry(f"error reading destination root directory: {S3_DEAD}", "error"))
+    assert unwatched.stopped is None

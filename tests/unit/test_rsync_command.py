@@ -3,7 +3,8 @@
 from backup_system.log import Log
 from backup_system.plan import Job, Source
 from backup_system.transports.rsync.output import OutputReader, unescape
-from backup_system.transports.rsync.partial import partial_dir
+from backup_system.transports.rsync.partial import BIG, partial_dir
+from backup_system.transports.rsync.ssh import connect_failure, stalled
 from backup_system.transports.rsync.transport import rsync_argv
 from tests.unit.builders import destination as make_destination
 
@@ -16,40 +17,99 @@ def job(target="/backup/csvs", dry_run=False, exclude=("*.tmp", "-odd"), **overr
     return Job(destination(**overrides), Source("csvs", "/lab/data/csvs", exclude), target, dry_run)
 
 
-def test_local_target_gets_update_mkpath_our_absolute_partial_and_temp_dir_and_trailing_slashes():
-    assert rsync_argv(job(), temp_dir="/backup/csvs/.backup_system-partial") == [
+def test_a_local_first_pass_has_no_partial_dir_and_leaves_big_files_naming_them():
+    assert rsync_argv(job(), temp_dir="/backup/csvs/.backup_system-partial", max_size=BIG) == [
         "rsync", "-a", "--update", "--mkpath", "--out-format=%i|%l|%b|%n", "--stats", "--no-h",
-        "--partial-dir=/backup/csvs/.backup_system-partial/resume", "--temp-dir=/backup/csvs/.backup_system-partial",
+        "--info=name1,progress1,skip1", f"--max-size={BIG}", "--temp-dir=/backup/csvs/.backup_system-partial",
         "--exclude=*.tmp", "--exclude=-odd", "/lab/data/csvs/", "/backup/csvs/"]
 
 
-def test_a_piece_to_resume_turns_on_delta_transfer_even_locally():
-    assert "--no-whole-file" in rsync_argv(job(), resume=True)
-    assert "--no-whole-file" not in rsync_argv(job())
+def test_the_resumable_pass_gets_our_absolute_partial_dir_and_delta_transfer_when_a_piece_waits():
+    argv = rsync_argv(job(), partial_dir(job()), "/backup/csvs/.backup_system-partial", resume=True)
+    assert "--partial-dir=/backup/csvs/.backup_system-partial/resume" in argv and "--no-whole-file" in argv
+    assert "--no-whole-file" not in rsync_argv(job(), partial_dir(job()))
+    assert not [word for word in argv if word.startswith("--max-size")]
 
 
 def test_remote_target_gets_an_absolute_partial_dir_so_rsync_hides_no_user_folder():
-    argv = rsync_argv(job("ada@server:/srv/backup/csvs", ssh_command=("ssh", "-p", "2222", "-i", "/keys/my key")),
-                      mkpath=False)
+    current = job("ada@server:/srv/backup/csvs", ssh_command=("ssh", "-p", "2222", "-i", "/keys/my key"))
+    argv = rsync_argv(current, partial_dir(current), mkpath=False)
     assert "--partial-dir=/srv/backup/csvs/.backup_system-partial" in argv
     assert "--mkpath" not in argv and not [word for word in argv if word.startswith("--temp-dir")]
-    assert "--rsh=ssh -p 2222 -i '/keys/my key' -o BatchMode=yes" in argv
+    assert "--rsh=ssh -p 2222 -i '/keys/my key' -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=60 " \
+           "-o ServerAliveCountMax=3" in argv
     assert argv[-1] == "ada@server:/srv/backup/csvs/"
 
 
-def test_ssh_gets_batch_mode_unless_the_users_command_sets_it_so_no_prompt_hangs_a_cron_run():
-    assert "--rsh=ssh -o BatchMode=yes" in rsync_argv(job("ada@server:/srv/backup/csvs"))
-    told = rsync_argv(job("ada@server:/srv/backup/csvs", ssh_command=("ssh", "-o", "batchmode=no")))
-    assert "--rsh=ssh -o batchmode=no" in told
+def test_ssh_gets_batch_mode_and_our_timeouts_unless_the_users_command_sets_them():
+    argv = rsync_argv(job("ada@server:/srv/backup/csvs", connect_timeout=5, stall_timeout=3))
+    assert "--rsh=ssh -o BatchMode=yes -o ConnectTimeout=5 -o ServerAliveInterval=2 -o ServerAliveCountMax=3" in argv
+    assert "--timeout=3" in argv  # rsync's own: no byte either way for stall_timeout ends it, with the cause
+    told = rsync_argv(job("ada@server:/srv/backup/csvs", ssh_command=("ssh", "-o", "batchmode=no", "-o",
+                                                                      "ConnectTimeout=99")))
+    assert "--rsh=ssh -o batchmode=no -o ConnectTimeout=99 -o ServerAliveInterval=60 -o ServerAliveCountMax=3" in told
     assert "--rsh=sshpass -f /keys/pw ssh" in rsync_argv(job("ada@server:/srv/backup/csvs",
                                                             ssh_command=("sshpass", "-f", "/keys/pw", "ssh")))
-    assert not [word for word in rsync_argv(job()) if word.startswith("--rsh")]  # a local target: no ssh
+    local = rsync_argv(job())
+    assert not [word for word in local if word.startswith(("--rsh", "--timeout", "--contimeout"))]
+
+
+def test_an_rsync_daemon_gets_a_connect_timeout_and_no_ssh():
+    argv = rsync_argv(job("rsync://server/lab/csvs", connect_timeout=7))
+    assert "--contimeout=7" in argv and "--timeout=120" in argv
+    assert not [word for word in argv if word.startswith("--rsh")]
+
+
+def test_why_ssh_could_not_connect_in_our_words():
+    closed = "rsync: connection unexpectedly closed (0 bytes received so far) [sender]"
+    assert connect_failure(["ssh: connect to host 127.0.0.1 port 2222: Connection refused", closed]) == \
+        "connection refused"
+    assert connect_failure(["ssh: Could not resolve hostname nas.invalid: Name or service not known"]) == \
+        "name not found"
+    assert connect_failure(["Connection timed out during banner exchange",
+                            "Connection to 127.0.0.1 port 2222 timed out", closed]) == "timed out"
+    assert connect_failure(["ssh: connect to host 10.1.1.1 port 22: Connection timed out"]) == "timed out"
+    assert connect_failure(["ada@server: Permission denied (publickey).", closed]) is None
+    assert connect_failure(['rsync: [sender] read error: "x" Connection refused']) is None  # not ssh's
+
+
+def test_a_server_that_stopped_answering_is_told_apart():
+    assert stalled(30, ["[sender] io timeout after 3 seconds -- exiting"])
+    assert stalled(255, ["Timeout, server 127.0.0.1 not responding."])
+    assert not stalled(255, ["rsync: connection unexpectedly closed (9012 bytes received so far) [sender]"])
+
+
+def test_the_file_on_its_way_is_what_a_stopped_run_was_doing(tmp_path):
+    (tmp_path / "big.bin").write_bytes(b"x")
+    reader = OutputReader(Job(destination(), Source("csvs", str(tmp_path), ()), "/backup/csvs", False), Log())
+    assert reader.doing() == "listing files"
+    reader.take_stdout("created directory /backup/csvs")
+    assert reader.doing() == "listing files"  # rsync's chatter is no file of the source
+    reader.take_stdout("big.bin")
+    reader.take_stdout("\r      32768   0%    0.00kB/s    0:00:00")
+    assert reader.doing() == "sending big.bin"
+    reader.take_stdout(">f+++++++++|1|1|big.bin")
+    reader.take_stdout("sub/huge.iso is over max-size")
+    assert reader.doing() == "listing files" and reader.big == ["sub/huge.iso"]
+
+
+def test_a_target_folder_nobody_may_write_in_is_refused_as_a_whole():
+    reader = OutputReader(job(), Log())
+    reader.take_stderr(['rsync: [Receiver] mkdir "/backup/csvs/" failed: Permission denied (13)'])
+    assert reader.target_refused == "permission denied" and reader.other_errors == []
+    inside = OutputReader(job(), Log())
+    inside.take_stderr(['rsync: [receiver] mkstemp "/backup/csvs/.a.csv.uAGUv1" failed: Permission denied (13)',
+                        'rsync: [generator] recv_generator: mkdir "/backup/csvs/sub/deeper" failed: Permission '
+                        'denied (13)', "*** Skipping any contents from this failed directory ***"])
+    assert inside.target_refused == "permission denied" and inside.other_errors == []
+    assert inside.tally.failures == [("sub/deeper", "permission denied")]  # a folder deeper down: per file
+
 
 def test_dry_run_and_extra_options_and_no_partial():
     argv = rsync_argv(job(dry_run=True, rsync_options=("--bwlimit=20m",)))
     assert "--dry-run" in argv and "--bwlimit=20m" in argv
-    assert not [word for word in argv if word.startswith("--partial-dir")]  # a dry run makes nothing
-    assert not [word for word in rsync_argv(job(keep_partial=False)) if word.startswith("--partial-dir")]
+    assert not [word for word in argv if word.startswith(("--partial-dir", "--info"))]  # a dry run makes nothing
+    assert not [word for word in rsync_argv(job(), partial_dir="/x", temp_dir="/y") if word.startswith("--max-size")]
 
 
 def test_our_partial_folder_never_takes_a_name_the_source_holds(tmp_path):
@@ -134,3 +194,75 @@ def test_ssh_warnings_are_never_the_reason_shown():
               "rsync: connection unexpectedly closed (0 bytes received so far) [sender]"]
     assert explain(255, errors, host="server") == \
         "ada@server: Permission denied (publickey). (rsync exit 255: ssh could not connect)"
+
+
+# --- versions: true and mode: mirror -----------------------------------------------------------------------
+
+def test_versions_true_keeps_what_an_update_replaces_beside_the_target_and_deletes_nothing():
+    argv = rsync_argv(job(versions=True), stamp="2026-03-01-120000")
+    assert argv[argv.index("--backup"):argv.index("--backup") + 2] == [
+        "--backup", "--backup-dir=/backup/csvs-versions/2026-03-01-120000"]
+    assert "--delete" not in argv
+    assert "--backup" not in rsync_argv(job(), stamp="2026-03-01-120000")  # a plain copy keeps nothing
+
+
+def test_a_mirror_deletes_keeps_and_protects_our_own_folders_at_the_top_of_the_target():
+    argv = rsync_argv(job(mode="mirror"), stamp="2026-03-01-120000")
+    assert {"--backup", "--backup-dir=/backup/csvs-versions/2026-03-01-120000", "--delete",
+            "--filter=P /.backup_system/", "--filter=P /.backup_system-partial/"} <= set(argv)
+    assert argv.index("--filter=P /.backup_system/") < argv.index("--exclude=*.tmp")
+
+
+def test_over_ssh_the_versions_folder_is_given_relative_to_the_target_so_it_lands_beside_it():
+    argv = rsync_argv(job("ada@server:/srv/backup/csvs", mode="mirror"), stamp="2026-03-01-120000")
+    assert "--backup-dir=../csvs-versions/2026-03-01-120000" in argv
+    home = rsync_argv(job("ada@server:backup/my csvs/", versions=True), stamp="2026-03-01-120000")
+    assert "--backup-dir=../my csvs-versions/2026-03-01-120000" in home
+
+
+def test_a_pass_over_a_list_of_paths_keeps_versions_but_deletes_nothing():
+    argv = rsync_argv(job(mode="mirror")._replace(only_paths=("big.bin",)), stamp="2026-03-01-120000")
+    assert "--backup" in argv and "--delete" not in argv  # rsync refuses --delete without recursion
+
+
+def test_what_a_mirror_deleted_is_counted_per_file_with_the_folder_it_is_kept_in():
+    reader = OutputReader(job(mode="mirror"), Log())
+    reader.kept_in = "/backup/csvs-versions/2026-03-01-120000"
+    for line in ["*deleting  |0|0|old/semi;colon.csv", "*deleting  |0|0|old/", "*deleting  |0|0|caf\\#303\\#251.csv",
+                 ">f+++++++++|3|3|new.csv"]:
+        reader.take_stdout(line)
+    outcome = reader.outcome()
+    assert outcome.removed == 2 and outcome.sent == ("new.csv",)
+    assert outcome.removed_paths == (("old/semi;colon.csv", reader.kept_in), ("café.csv", reader.kept_in))
+
+
+# --- mode: snapshot ------------------------------------------------------------------------------------------
+
+def at(text):
+    import time
+
+    return time.mktime(time.strptime(text, "%Y-%m-%d %H:%M"))
+
+
+def test_retention_keeps_the_newest_snapshot_of_each_kept_day_week_and_month():
+    from backup_system.versions import snapshots_expired
+
+    times = [at(text) for text in ("2026-01-05 10:00", "2026-02-20 10:00", "2026-03-02 10:00", "2026-03-09 10:00",
+                                   "2026-03-10 09:00", "2026-03-10 18:00", "2026-03-11 08:00")]
+    # daily 2: 03-11, 03-10 18:00; weekly 2: 03-11 (week 11), 03-02 (week 10: 03-09 is week 11);
+    # monthly 2: 03-11, 02-20
+    assert snapshots_expired(times, {"daily": 2, "weekly": 2, "monthly": 2}) == [
+        at("2026-01-05 10:00"), at("2026-03-09 10:00"), at("2026-03-10 09:00")]
+    assert snapshots_expired(times, {}) == sorted(times)[:-1]  # the newest is always kept
+    assert snapshots_expired(times, {"monthly": 12}) == [at("2026-03-02 10:00"), at("2026-03-09 10:00"),
+                                                         at("2026-03-10 09:00"), at("2026-03-10 18:00")]
+    assert snapshots_expired([], {"daily": 7}) == []
+
+
+def test_a_snapshot_links_unchanged_files_to_earlier_snapshots_and_keeps_no_versions():
+    argv = rsync_argv(job("/backup/csvs/2026-03-01T120000", mode="snapshot"),
+                      link_dest=("../2026-02-28T120000", "../2026-03-01T110000"))
+    links = [word for word in argv if word.startswith("--link-dest=")]
+    assert links == ["--link-dest=../2026-02-28T120000", "--link-dest=../2026-03-01T110000"]  # rsync tries in order
+    assert argv[-1] == "/backup/csvs/2026-03-01T120000/"
+    assert "--backup" not in rsync_argv(job(mode="snapshot"), stamp="2026-03-01-120000")

@@ -166,3 +166,54 @@ def test_a_host_is_an_address_or_a_name_to_look_up():
 
     assert is_address("127.0.0.1") and is_address("::1") and is_address("[fe80::1]")
     assert not is_address("ramanfile.local") and not is_address("server")
+
+
+def answer(marker):
+    return f"chdir to /nonexistent/__backup_system_mark_{marker}__ failed (No such file or directory)"
+
+
+def test_an_upload_renames_a_file_only_after_the_session_said_its_put_went_well():
+    from backup_system.transports.smb.temporaries import Upload
+
+    upload = Upload(["a.csv", "b.csv"], lambda path: [f"put {path}"], lambda path: f"rename {path}",
+                    lambda path: f"del {path}")
+    opening = upload.opening()
+    assert [command for command in opening if not command.startswith("lcd")] == ["put a.csv", "put b.csv"]
+    assert [c for c in upload.hear(answer("start")) if c] == []
+    assert upload.hear("putting file a.csv as \\a.tmp (1.0 kb/s)") == ()
+    assert upload.hear(answer("p0"))[0] == "rename a.csv"
+    upload.hear("cli_push returned NT_STATUS_DISK_FULL")
+    assert upload.hear(answer("p1"))[0] == "del b.csv"  # a truncated temporary file never gets the real name
+    assert upload.hear(answer("r0")) == []
+    assert upload.hear(answer("d1")) == [None]  # every file answered: the session may end
+    assert (upload.renamed, set(upload.problems)) == ({"a.csv"}, {"b.csv"})
+    assert upload.unfinished() == []
+
+
+def test_a_broken_upload_session_leaves_unanswered_and_disconnected_files_to_try_again():
+    from backup_system.transports.smb.temporaries import Upload
+
+    upload = Upload(["a", "b", "c"], lambda path: [f"put {path}"], lambda path: f"rename {path}",
+                    lambda path: f"del {path}")
+    upload.opening()
+    upload.hear(answer("p0"))
+    upload.hear(answer("r0"))
+    upload.hear("NT_STATUS_CONNECTION_DISCONNECTED opening remote file \\b")
+    upload.hear(answer("p1"))
+    assert upload.unfinished() == ["b", "c"]
+
+
+def test_conversation_lines_are_padded_so_one_read_never_brings_two_whole_lines():
+    from backup_system.transports.smb.session import Conversation
+
+    line = Conversation.line('put "/a b" "\\x"')
+    assert len(line) == 4096 and line.endswith(b" \n") and line.startswith(b'put "/a b" "\\x"')
+    long = "x" * 5000
+    assert Conversation.line(long) == long.encode() + b"\n"
+
+
+def test_listing_sections_are_split_at_our_markers_only():
+    from backup_system.transports.smb.session import split_sections
+
+    lines = ["  __backup_system_mark_0__        A   1  Mon Jan  1 00:00:05 2024", answer(0), "b", answer(1)]
+    assert split_sections(lines, 3) == [[lines[0]], ["b"], []]

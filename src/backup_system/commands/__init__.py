@@ -21,7 +21,7 @@ PROG = "backup_system.py"
 VERBS = {
     "backup": ("backup", "[options]", "back up every enabled destination (the default: no verb needed)"),
     "run": ("run", "[--pipeline CMD] [options]", "back up, run the analysis pipeline, back up again"),
-    "config": ("config", "validate|show [--config PATH]", "check the config, or print it with every default "
+    "config": ("config", "validate [--reach]|show [--config PATH]", "check the config, or print it with every default "
                "filled in"),
     "archive": ("archive", "list | test PATH", "list the compression stage's archives per source, or verify one"),
     "history": ("history", "[-n N] [--failed] | show RUN_ID", "the last runs, newest first, or one run whole"),
@@ -31,10 +31,17 @@ VERBS = {
                 "bring back the sources as they were at a time (default now) into a folder"),
     "versions": ("versions", "list PATH [--destination D] [--json]", "every copy of one file each destination keeps"),
     "prune": ("prune", "[--dry-run] [--destination D]", "remove kept versions older than keep_days"),
+    "verify": ("verify", "[--destination D] [--source S] [--full | --sample N]",
+               "check each destination against the manifest its backups wrote (exit 1 when anything differs)"),
     "notify": ("notify", "test [NAME]", "send a test message through each notifier (or one)"),
     "schedule": ("schedule", "--cron | --systemd | --slurm [--install | --uninstall | --check]",
                  "print (or install) a schedule that runs this backup"),
+    "rclone": ("rclone", "ARGS...", "the project's pinned rclone, e.g. rclone config (everything after rclone "
+               "goes to it)"),
 }
+
+# Verbs that hand every word after them to another program unparsed: they must come first.
+PASS_THROUGH = ("rclone",)
 
 CONFIG_HELP = "config file (default: $BACKUP_SYSTEM_CONFIG, else config/config.yaml)"
 
@@ -42,11 +49,29 @@ CONFIG_HELP = "config file (default: $BACKUP_SYSTEM_CONFIG, else config/config.y
 OPTIONS_WITH_VALUES = ("--config", "--only", "--pipeline")
 
 
+UNRECOGNIZED = "unrecognized arguments: "  # how argparse starts the message for words it does not know
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line and exit status 2 without the usage block."""
 
     def error(self, message):
-        raise ConfigError(f"{self.prog}: {message} (see --help)")
+        hint = self.did_you_mean(message)
+        raise ConfigError(f"{self.prog}: {message} ({hint or 'see --help'})")
+
+    def did_you_mean(self, message):
+        """'did you mean --dry-run?' for an unknown option close to one of ours (a word: to a verb), else ''."""
+        if not message.startswith(UNRECOGNIZED):
+            return ""
+        import difflib
+
+        for word in message[len(UNRECOGNIZED):].split():
+            option = word.split("=", 1)[0]
+            known = self._option_string_actions if option.startswith("-") else VERBS if self.prog == PROG else ()
+            close = difflib.get_close_matches(option, list(known), n=1, cutoff=0.7)
+            if close:
+                return f"did you mean {close[0]}?"
+        return ""
 
 
 def help_formatter(prog):

@@ -62,10 +62,27 @@ def run_backup_for(args, config=None, trigger=None, pipeline=None):
     `trigger`: who started it (default: cli, or BACKUP_SYSTEM_TRIGGER, which a printed schedule sets)."""
     from ..runner import run_backup
 
+    if any("," in name for name in args.only):
+        config = refuse_comma_lists(args.only, config or args.config)
     return run_backup(config or args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
                       console_level=console_level(args), progress=not args.json,
                       trigger=trigger or default_trigger(), pipeline=pipeline, retry_failed=args.retry_failed,
                       notify=True if args.notify else None)
+
+
+def refuse_comma_lists(only, config):
+    """`--only box,secured`, when box and secured are destinations and `box,secured` is not: say to repeat
+    --only (ConfigError). Returns the loaded config, for the run to use."""
+    from ..config import load_config
+    from ..errors import ConfigError
+
+    config = load_config(config)
+    for name in only:
+        parts = [part.strip() for part in name.split(",") if part.strip()]
+        if name not in config.destinations and parts and all(part in config.destinations for part in parts):
+            raise ConfigError(f"{config.path}: --only {name}: repeat --only for each destination: "
+                              f"{' '.join(f'--only {part}' for part in parts)}")
+    return config
 
 
 def default_trigger():

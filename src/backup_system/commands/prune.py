@@ -51,6 +51,8 @@ def describe(item, dry_run):
     where = f"{item.destination}/{item.source}"
     if item.error:
         return f"{where}: FAILED: {item.error}"
+    if item.note:
+        return f"{where}: {item.note}"
     verb = "would prune" if dry_run else "pruned"
     return f"{where}: {verb} {plural(item.folders, 'versions folder')} ({plural(item.files, 'file')}, " \
            f"{format_bytes(item.bytes)})"

@@ -54,11 +54,13 @@ def main(args):
 
 def summary(report):
     """One line per source, one per file not restored, then the verdict."""
+    from ..record import plural
+
     lines = []
     for job in report.jobs:
         verb = "would restore" if job.dry_run else "restored"
         where = f"{job.destination}/{job.source}"
-        lines.append(f"{where}: FAILED: {job.error}" if job.error else f"{where}: {verb} {job.files_sent} files")
+        lines.append(f"{where}: FAILED: {job.error}" if job.error else f"{where}: {verb} {plural(job.files_sent, 'file')}")
         lines.extend(f"{where}: not restored: {path}: {reason}" for path, reason in job.failures)
         if job.dry_run:
             lines.extend(f"{where}: would restore {path}" for path in job.sent)

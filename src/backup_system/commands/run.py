@@ -6,6 +6,10 @@ from ..cli import error_document, exit_status
 from ..errors import ConfigError, LockHeld
 from . import backup, verb_parser
 
+# The pipeline section of the shipped config/config.yaml, as the hint for a config without one shows it
+# (tests/unit/test_commands.py checks that the two agree).
+EXAMPLE_PIPELINE = 'pipeline: {command: "python3 scripts/pipeline/analyze.py", workdir: ..}'
+
 EPILOG = """\
 The after-backup runs even if the pipeline fails. Exit status: the pipeline's own when it
 fails, else the worse of the two backups'. With --json, stdout holds one document: both
@@ -70,6 +74,6 @@ def pipeline_command(given, config):
         except ValueError as error:
             raise ConfigError(f"--pipeline: cannot split the command: {error}") from None
     if not config.pipeline.command:
-        raise ConfigError(f"{config.path}: pipeline.command is not set (or give --pipeline CMD, "
-                          f"or make run PIPELINE='CMD')")
+        raise ConfigError(f"{config.path}: pipeline.command is not set; for the example analysis add  "
+                          f"{EXAMPLE_PIPELINE}  or give --pipeline CMD (make run PIPELINE='CMD')")
     return list(config.pipeline.command)

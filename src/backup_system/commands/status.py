@@ -23,7 +23,7 @@ def main(args):
     """Print every pair's verdict and the verdict line; 0 when protected, 1 when anything is stale or never."""
     from ..config import load_config
     from ..log import WARNING, Log
-    from ..status import protected, verdict_line, verdicts
+    from ..status import protected, verdict_line, verdicts, verification_line
 
     config = load_config(args.config)
     now = moment()
@@ -33,9 +33,11 @@ def main(args):
         from .backup import print_json
 
         print_json({"ok": protected(found), "now": now, "line": verdict_line(found, now),
+                    "verified": verification_line(config, now),
                     "verdicts": [item._asdict() for item in found or ()]})
     else:
         print_table(found, now)
+        print(verification_line(config, now))
         print(verdict_line(found, now))
         print_schedule_note(config, found, now)
     return ExitStatus.OK if protected(found) else ExitStatus.FAILED

@@ -79,9 +79,8 @@ def read_yaml(path):
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = f"{mark.line + 1}:" if mark else ""
-        raise ConfigError(f"{path}:{line} invalid YAML: {error.problem or error.context}") from None
+        line, message = explain_yaml(error, text.decode("utf-8", "replace").splitlines())
+        raise ConfigError(f"{path}:{f'{line}:' if line else ''} invalid YAML: {message}") from None
     except yaml.reader.ReaderError as error:
         raise ConfigError(f"{path}: not a YAML text file: {error.reason} (at position {error.position})") from None
     except yaml.YAMLError as error:
@@ -115,13 +114,82 @@ def read_bytes(path):
                 pieces.append(piece)
                 size += len(piece)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file (give --config PATH or set BACKUP_SYSTEM_CONFIG)") from None
+        raise ConfigError(missing_config(path)) from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror or error}") from None
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: over the {MAX_CONFIG_BYTES // 2**20} MB a config file may have: "
                           f"is it the right file?")
     return b"".join(pieces)
+
+
+# PyYAML's words -> what to do, for the mistakes people make by hand; anything else keeps PyYAML's words
+YAML_FIXES = {
+    "found undefined alias": "a value starting with '*' is read as a YAML alias: quote it",
+    "did not find expected key": "this line does not line up with the keys above it (indent keys of one mapping "
+                                 "alike, and list items with '- ' alike)",
+    "found unexpected end of stream": "the quote opened on this line is never closed",
+    "did not find expected ',' or ']'": "the '[' list opened on this line is not closed with ']' (quote an item "
+                                        "holding ', ' or ': ')",
+    "did not find expected ',' or '}'": "the '{' mapping opened on this line is not closed with '}' (quote a value "
+                                        "holding ', ' or ': ')",
+    "found a tab character that violates indentation": "a tab: indent with spaces only",
+}
+
+
+def explain_yaml(error, lines):
+    """(line number, plain message) of a YAML mistake: the line where it is, which is not always the line PyYAML
+    stopped on (a key without ':' shows as an error on the next line; an unclosed quote at the end of the file)."""
+    mark = error.problem_mark or error.context_mark
+    if mark is None:
+        return None, error.problem or error.context
+    problem = error.problem or ""
+    line = mark.line + 1
+    if problem.startswith("mapping values are not allowed"):
+        return explain_colon(lines, mark.line, mark.column)
+    if problem in YAML_FIXES:
+        context = error.context or ""
+        opened = error.context_mark and ("while parsing a flow" in context or "quoted scalar" in context)
+        return (error.context_mark.line + 1 if opened else line), YAML_FIXES[problem]
+    if problem.startswith("found character") and 0 <= mark.line < len(lines):
+        character = lines[mark.line][mark.column:mark.column + 1]
+        if character == "\t":
+            return line, YAML_FIXES["found a tab character that violates indentation"]
+        return line, f"a value cannot start with {character!r}: quote it"
+    return line, problem or error.context
+
+
+def explain_colon(lines, index, column):
+    """A ': ' where YAML allows none: a value holding ': ', a line indented under a `key: value`, or a key
+    on the line above that has no ':'."""
+    text = lines[index] if index < len(lines) else ""
+    if ": " in text[:column] or text[:column].rstrip().endswith(":"):
+        return index + 1, "a value holding ': ' must be quoted"
+    above = next((number for number in range(index - 1, -1, -1)
+                  if lines[number].strip() and not lines[number].lstrip().startswith("#")), None)
+    if above is not None and ":" not in lines[above].split(" #")[0] and not lines[above].lstrip().startswith("- "):
+        return above + 1, f"'{lines[above].strip()}' has no ':' after its key (key: value)"
+    return index + 1, "this line is indented deeper than the key above it (keys of one mapping line up)"
+
+
+def missing_config(path):
+    """The line for a config path that is not there. A relative path is read from the current folder, which
+    from Python (a notebook) is the notebook's folder: say so, and offer the same path found in a folder above."""
+    if os.path.isabs(path):
+        return f"{path}: no such config file (give --config PATH or set BACKUP_SYSTEM_CONFIG)"
+    here = os.getcwd()
+    found = next((os.path.relpath(os.path.join(folder, path)) for folder in _folders_above(here)
+                  if os.path.isfile(os.path.join(folder, path))), None)
+    hint = f"did you mean {found}? " if found else ""
+    return (f"{path}: no such config file in {here}, the folder a relative path is read from; {hint}"
+            f"give --config PATH or set BACKUP_SYSTEM_CONFIG (from Python: an absolute path, or one relative to "
+            f"that folder)")
+
+
+def _folders_above(folder):
+    while os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+        yield folder
 
 
 def _collect_lines(path, node, at, lines, inside=()):

@@ -18,7 +18,7 @@ def effective_config(config):
             "stale_after": format_duration(config.stale_after),
             "sources": {name: plain(source._asdict(), skip="name") for name, source in config.sources.items()},
             "compression": plain(config.compression._asdict()),
-            "destinations": {name: shown_destination(item) for name, item in config.destinations.items()},
+            "destinations": {name: shown_destination(item, config) for name, item in config.destinations.items()},
             "templates_dir": config.templates_dir,
             "notifications": [shown_notifier(item) for item in config.notifications],
         },
@@ -26,17 +26,38 @@ def effective_config(config):
     }
 
 
-def shown_destination(destination):
-    """The keys every destination has, its transport's own, then its <source>_path keys; secrets as ***."""
+def shown_destination(destination, config):
+    """The keys every destination has, its transport's own, then its <source>_path keys, each with the value a
+    run uses where the config leaves it out (all sources, the global stale_after, ...); what is set of a secret
+    as ***."""
     secret = {spec.name for spec in all_fields() if spec.key.startswith(DESTINATION) and spec.secret}
     values = destination._asdict()
     for key in ("name", "paths", "options"):
         values.pop(key)
     values.update(destination.options._asdict())
-    if values["stale_after"] is not None:
-        values["stale_after"] = format_duration(values["stale_after"])
+    values["sources"] = list(config.sources) if destination.sources is None else destination.sources
+    values["stale_after"] = format_duration(destination.stale_after or config.stale_after)
+    if destination.use_compression is None:
+        values["use_compression"] = config.compression.enabled
+    values.update(transport_effective(destination))
     values.update({f"{source}{SOURCE_PATH_SUFFIX}": path for source, path in destination.paths.items()})
-    return {key: "***" if key in secret and value is not None else plain(value) for key, value in values.items()}
+    return {key: masked(value) if key in secret else plain(value) for key, value in values.items()}
+
+
+def transport_effective(destination):
+    """{key: the value a run uses} for the transport's keys left out, from its options module's `effective`."""
+    import importlib
+
+    module = importlib.import_module(f"backup_system.transports.{destination.type}.options")
+    effective = getattr(module, "effective", None)
+    return effective(destination.options) if effective else {}
+
+
+def masked(value):
+    """*** for what is set; a mapping keeps its keys (names, not secrets), each value ***; nothing set stays so."""
+    if isinstance(value, dict):
+        return {key: "***" if item else item for key, item in value.items()}
+    return "***" if value else value
 
 
 def shown_notifier(notifier):
@@ -46,7 +67,7 @@ def shown_notifier(notifier):
     values = {"name": notifier.name, "type": notifier.type, "on": list(notifier.on), "timeout": notifier.timeout}
     for spec in entry(notifier.type).fields:
         value = getattr(notifier.options, attribute(spec.name))
-        values[spec.name] = "***" if spec.secret and value is not None else plain(value)
+        values[spec.name] = masked(value) if spec.secret else plain(value)
     return values
 
 

@@ -14,6 +14,8 @@ from ..notifiers import EVENTS, NOTIFIER_TYPES
 from ..transports import TRANSPORT_NAMES
 
 DEFAULT_CONFIG = "config/config.yaml"
+# A config file in a folder of this name is a project's: its default paths are the project's (the folder above).
+PROJECT_CONFIG_FOLDER = "config"
 SOURCE_PATH_SUFFIX = "_path"
 DESTINATION = "backups.destinations.*"
 NOTIFIER = "backups.notifications.*"
@@ -66,7 +68,9 @@ CORE_FIELDS = (
     field("backups.stale_after", "duration", "7d",
           "a destination with no successful backup for this long is `stale` (`status` exits 1): e.g. 26h, 7d, 90m"),
     field("backups.sources", "section", DEFAULT_SOURCES,
-          "name -> folder to back up; absent: `csvs` = data/csvs and `results` = data/results"),
+          "name -> folder to back up; absent: `csvs` = data/csvs and `results` = data/results of the project "
+          "folder, as every default path (the folder holding config/ for a config file in a folder named config, "
+          "else the config file's folder; a path you write is relative to the config file's folder)"),
     field("backups.sources.*.path", "path", None, "the folder to back up (not `/`)"),
     field("backups.sources.*.roots", "paths", (),
           "instead of `path`: each direct subfolder of each root is its own source `<name>/<child>`"),
@@ -107,6 +111,18 @@ CORE_FIELDS = (
           "seconds with no answer from the server during a transfer before the job fails with \"the server "
           "stopped answering\""),
     field(f"{DESTINATION}.stale_after", "duration", None, "this destination's own stale_after (default: the global one)"),
+    field(f"{DESTINATION}.versions", "bool", False,
+          "true: before a backup overwrites a file at the destination, the old copy is kept in "
+          "<target>-versions/<stamp>/ (a mirror always keeps what it replaces or deletes)"),
+    field(f"{DESTINATION}.keep_days", "int", 180,
+          "kept versions (what a mirror replaced or deleted, in <target>-versions/<stamp>/) older than this many "
+          "days are removed by `prune`, by the date in their folder's name"),
+    field(f"{DESTINATION}.prune", "choice", "auto",
+          "auto: a backup prunes this destination's old versions at its end (at most once a day); manual: only "
+          "the `prune` command does", choices=("auto", "manual")),
+    field(f"{DESTINATION}.max_shrink", "number", 50,
+          "percent: a mirror or bisync is refused, nothing touched, when its source lost more than this share "
+          "of its files or bytes since the job's last success (or is missing or empty); --force runs it once"),
 )
 NOTIFICATION_FIELDS = (
     field("backups.templates_dir", "path", None,
@@ -127,7 +143,7 @@ NOTIFICATION_FIELDS = (
 )
 PIPELINE_FIELDS = (
     field("pipeline.command", "command", None, "the analysis command `make run` wraps (a string or a list; no shell)"),
-    field("pipeline.workdir", "path", ".", "the folder the pipeline runs in"),
+    field("pipeline.workdir", "path", ".", "the folder the pipeline runs in (default: the project folder)"),
 )
 FIELDS = CORE_FIELDS + NOTIFICATION_FIELDS + PIPELINE_FIELDS
 
@@ -168,7 +184,9 @@ class Notifier(namedtuple("Notifier", [*leaf_names(NOTIFIER), "options"])):
 
 
 Config = namedtuple("Config", "path enabled name log_file state_dir stale_after sources compression destinations "
-                               "pipeline notifications templates_dir")
+                               "pipeline notifications templates_dir unresolved", defaults=(None,))
+Config.__doc__ = ("A loaded config. `unresolved`: destination name -> the error line of a ${VAR} it needs that is unset "
+                  "(or empty, in a path), raised only when that destination runs (None: none).")
 SourceSpec = namedtuple("SourceSpec", ["name", *leaf_names("backups.sources.*")])
 Compression = namedtuple("Compression", leaf_names("backups.compression"))
 Pipeline = namedtuple("Pipeline", leaf_names("pipeline"))

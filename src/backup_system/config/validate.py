@@ -14,10 +14,12 @@ from ..times import parse_duration
 from .load import dotted
 from .schema import (
     CORE_FIELDS,
+    DEFAULT_SOURCES,
     DESTINATION,
     FIELDS,
     MAX_SECONDS,
     NOTIFIER,
+    PROJECT_CONFIG_FOLDER,
     SOURCE_PATH_SUFFIX,
     Compression,
     Config,
@@ -36,6 +38,18 @@ KERNEL_FOLDERS = ("/proc", "/sys", "/dev")
 PATH_KINDS = ("path", "paths", "location", "program")  # where a variable set to "" is a mistake, not a value
 
 
+class VariableError(ConfigError):
+    """A ${VAR} that is unset, or empty in a path: in a destination, it stops only the runs of that destination."""
+
+
+def project_folder(config_folder):
+    """The folder a default path is relative to: the one holding `config/` for a config file in a folder named
+    config (<project>/config/config.yaml -> <project>), else the config file's own folder."""
+    if os.path.basename(config_folder) == PROJECT_CONFIG_FOLDER:
+        return os.path.dirname(config_folder)
+    return config_folder
+
+
 class Validator:
     """Checks raw YAML data against the schema and builds the frozen Config."""
 
@@ -43,13 +57,17 @@ class Validator:
         self.path = path
         self.lines = lines
         self.folder = os.path.dirname(os.path.abspath(path))
+        self.project = project_folder(self.folder)
+        self.lenient = False  # True: an unset variable stays as written (a destination that may never run)
+        self.unresolved = {}  # destination name -> the error line of a variable it needs
 
-    def error(self, at, message):
-        """A ConfigError located at the nearest line known for `at`."""
-        for end in range(len(at), 0, -1):
-            if at[:end] in self.lines:
-                return ConfigError(f"{self.path}:{self.lines[at[:end]]}: {dotted(at)}: {message}")
-        return ConfigError(f"{self.path}: {dotted(at) + ': ' if at else ''}{message}")
+    def error(self, at, message, kind=ConfigError):
+        """A ConfigError located at the nearest line known for `at` (kept as its `at`)."""
+        line = next((self.lines[at[:end]] for end in range(len(at), 0, -1) if at[:end] in self.lines), None)
+        error = kind(f"{self.path}:{line}: {dotted(at)}: {message}" if line else
+                     f"{self.path}: {dotted(at) + ': ' if at else ''}{message}")
+        error.at = at
+        return error
 
     def config(self, data):
         if not isinstance(data, dict) or "backups" not in data:
@@ -57,7 +75,7 @@ class Validator:
         backups = self.mapping(data["backups"], ("backups",))
         pipeline = self.mapping(data.get("pipeline") or {}, ("pipeline",))
         top = self.section(backups, "backups", ("backups",))
-        sources = self.sources(top["sources"])
+        sources = self.sources(top["sources"] if "sources" in backups else self.default_sources())
         compression = self.section(top["compression"], "backups.compression", ("backups", "compression"))
         if not 1 <= compression["level"] <= 9:
             raise self.error(("backups", "compression", "level"), f"expected 1 to 9, got {compression['level']}")
@@ -72,7 +90,12 @@ class Validator:
             raise self.error(("backups", "templates_dir"), f"{top['templates_dir']} is not a folder")
         return Config(self.path, top["enabled"], top["name"], top["log_file"], top["state_dir"], top["stale_after"],
                       sources, Compression(**compression), destinations, pipeline, top["notifications"],
-                      top["templates_dir"])
+                      top["templates_dir"], self.unresolved)
+
+    def default_sources(self):
+        """The sources of a config without `sources:`: data/csvs and data/results of the project folder."""
+        return {name: {key: os.path.join(self.project, value) for key, value in spec.items()}
+                for name, spec in DEFAULT_SOURCES.items()}
 
     def check_name(self, name):
         """The name becomes a file name in state_dir (`<name>.lock`): a plain word, never a path."""
@@ -119,9 +142,9 @@ class Validator:
         return convert(spec, value, at)
 
     def default(self, spec):
-        """A field's default; a relative default path is relative to the config folder too."""
+        """A field's default; a relative default path is relative to the project folder (see project_folder)."""
         if spec.kind == "path" and spec.default is not None:
-            return self.resolve(spec.default)
+            return self.resolve(spec.default, self.project)
         if spec.kind == "duration" and spec.default is not None:
             return parse_duration(spec.default)
         return {} if spec.kind == "section" and spec.default is None else spec.default
@@ -235,16 +258,20 @@ class Validator:
             if name == "CONFIG_DIR" and name not in os.environ:
                 return self.folder
             if name not in os.environ:
-                raise self.error(at, f"environment variable {name} is not set")
-            if not empty_ok and not os.environ[name]:
-                raise self.error(at, f"environment variable {name} is set but empty, in a path")
-            return os.environ[name]
+                problem = f"environment variable {name} is not set"
+            elif not empty_ok and not os.environ[name]:
+                problem = f"environment variable {name} is set but empty, in a path"
+            else:
+                return os.environ[name]
+            if self.lenient:
+                return match.group(0)
+            raise self.error(at, problem, VariableError)
 
         return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lookup, text) if "${" in text else text
 
-    def resolve(self, text):
-        """~ expands; a relative path is relative to the config file's folder."""
-        return os.path.normpath(os.path.join(self.folder, os.path.expanduser(text)))
+    def resolve(self, text, folder=None):
+        """~ expands; a relative path is relative to the config file's folder (or to `folder`)."""
+        return os.path.normpath(os.path.join(folder or self.folder, os.path.expanduser(text)))
 
     # --- sources and destinations ------------------------------------------------------------------
 
@@ -264,6 +291,22 @@ class Validator:
         return sources
 
     def destination(self, name, raw, sources):
+        """One destination. A variable it needs that is unset (or empty, in a path) stops only the runs of this
+        destination: it is loaded with the variable as written, and the error kept for when it runs."""
+        try:
+            return self.load_destination(name, raw, sources)
+        except VariableError as error:
+            self.lenient = True
+            try:
+                destination = self.load_destination(name, raw, sources)
+            except ConfigError as other:  # another mistake is shown, not one that follows from the missing value
+                raise (error if getattr(other, "at", None) == error.at else other) from None
+            finally:
+                self.lenient = False
+            self.unresolved[name] = str(error)
+            return destination
+
+    def load_destination(self, name, raw, sources):
         """The keys every destination has, then its transport's own, then that transport's rules."""
         from ..transports import entry, registry
 

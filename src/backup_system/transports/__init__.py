@@ -52,30 +52,60 @@ class Transport:
     # The verbs beyond send live in modules of the transport's package (fetch.py, store.py), each function
     # taking this object first, so that reading a destination back never loads (or crowds) the code that sends.
 
-    def list_files(self, location):
+    def list_files(self, location, at=None):
         """Every file under `location` (a target, or a versions folder beside it) as a Listed (relative path
         with '/' separators, size, mtime in seconds; `link` set for a symbolic link, which is never followed),
         or None when there is no such folder there. Raises the TransportError a run would when the server
-        cannot be read."""
-        return self.reading().list_files(self, location)
+        cannot be read. `at` (seconds), only where native_versions(): the files as they were then."""
+        return self.reading().list_files(self, location, **({} if at is None else {"at": at}))
 
-    def fetch(self, location, paths, into):
+    def fetch(self, location, paths, into, at=None):
         """Copy each relative path under `location` to the local folder `into`/<path>, writing nowhere else;
         return (set of paths fetched, [(path, reason)] for each not fetched). Modification times need not be
-        kept: restore sets them from list_files."""
-        return self.reading().fetch(self, location, paths, into)
+        kept: restore sets them from list_files. `at`, only where native_versions(): the copies of that time."""
+        return self.reading().fetch(self, location, paths, into, **({} if at is None else {"at": at}))
+
+    def native_versions(self):
+        """True when the destination itself keeps what a backup replaces or deletes (an S3 bucket with
+        versioning): there is no versions folder; list_files and fetch given `at` read the tree as it was
+        then, versions_of lists the copies of a file, and expiry is the destination's own rule."""
+        return False
+
+    def snapshot_at(self, target, at):
+        """The folder holding target's tree as it was at `at` (seconds) when the destination keeps dated snapshots
+        (the newest complete one not newer than `at`; NotFound when there is none), else None: the live tree and
+        its versions folder hold it."""
+        return None
+
+    def versions_of(self, location, name):
+        """Where native_versions(): every copy of the file `name` in the folder `location`, oldest first and the
+        live one last, as (Listed, kept_at): when it was replaced or deleted, None for the live copy."""
+        return self.reading().versions_of(self, location, name)
 
     def remove_folder(self, location):
         """Remove one folder of our own housekeeping (a dated versions folder) with everything in it; in the
         package's store.py. Never called on anything a user owns."""
         return self.verbs("store").remove_folder(self, location)
 
+    def put_file(self, local_path, location):
+        """Write one local file of ours (a manifest) to `location` at the destination, under a temporary name
+        renamed into place, making its folder; in the package's store.py."""
+        return self.verbs("store").put_file(self, local_path, location)
+
+    def cold(self):
+        """True when reading files back costs a restore request (S3 Deep Archive, Glacier): verify then reads
+        nothing unless allowed."""
+        return False
+
     def reading(self):
         return self.verbs("fetch")
 
     def verbs(self, module):
         """The transport package's module of further verbs (fetch.py: reading; store.py: housekeeping)."""
-        return importlib.import_module(f".{module}", type(self).__module__.rpartition(".")[0])
+        # the package of the transport class this one is or derives from (smb's SmbThroughRclone is an Rclone)
+        home = next(cls for cls in type(self).__mro__ if cls.__module__.startswith(__name__ + ".")
+                    and cls.__module__.endswith(".transport"))
+        return importlib.import_module(f".{module}", home.__module__.rpartition(".")[0])
 
 
 Listed = namedtuple("Listed", "path size mtime link", defaults=(None,))

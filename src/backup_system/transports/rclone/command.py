@@ -6,18 +6,25 @@
 
 What mirror and bisync delete or replace on a side goes to a dated folder beside it:
 <folder>-versions/<date>/ (bisync: on both sides, the local one beside the source folder).
-Retries are rclone's own (--retries, --low-level-retries); `flags` come last, so a user's own
-values win (rclone keeps the last value of a repeated flag). Secrets never go in argv.
+Retries are rclone's own (--retries, --low-level-retries), for the errors that pass (a 500
+mid-transfer); the destination's connect_timeout and stall_timeout are rclone's --contimeout and
+--timeout (idle). `flags` come last, so a user's own values win (rclone keeps the last value of a
+repeated flag). Secrets never go in argv.
+
+Before a job, probe_argv()'s listing contacts the server once, without retries (see transport.py).
 """
 
 import os
 import sys
 
+from ...manifest import FOLDER as MANIFEST_FOLDER
 from ...versions import version_stamp, versions_folder
 
 RETRIES = ("--retries", "3", "--low-level-retries", "5")
+NO_RETRIES = ("--retries", "1", "--low-level-retries", "1")
 PROGRESS_STATS_INTERVAL = "500ms"
-QUIET_STATS_INTERVAL = "1m"  # rclone's default; the final stats entry is printed whatever the interval
+# the stall watch reads the stats entries (a line of JSON a second costs nothing measurable)
+QUIET_STATS_INTERVAL = "1s"
 BISYNC_FOLDER = "rclone-bisync"
 
 
@@ -37,13 +44,14 @@ def as_folder(location):
 
 
 def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None, workdir=None, first_bisync=False,
-                report=None, files_from=None, exclude_from=None):
+                report=None, files_from=None, exclude_from=None, native_versions=False):
     """The rclone command for one job; a pure function of its arguments, tested without running it.
 
     target: job.target unless given. stamp: the date of the versions folders (mirror, bisync).
     workdir and first_bisync: bisync's state folder, and whether this is the pair's first run.
     report: the file for copy and sync's --combined report. files_from: a retry's list of paths to send.
     exclude_from: a file of the files refused by name, left out (see names.py).
+    native_versions: the S3 bucket keeps what is replaced or deleted itself (s3_versions.py): no --backup-dir.
     """
     options = job.destination.options
     target = job.target if target is None else target
@@ -62,10 +70,12 @@ def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None
         argv += ["sync" if options.mode == "mirror" else "copy", source, destination_path, "--update"]
         if report:
             argv += ["--combined", report]
-        if options.mode == "mirror":
+        if (options.mode == "mirror" or job.destination.versions) and not native_versions:
             argv += ["--backup-dir", versions_folder(destination_path, stamp)]
+        argv += ["--exclude", f"/{MANIFEST_FOLDER}/**"]  # our manifest beside the data: never sent, moved or fetched
     argv += ["--use-json-log", "-v", "--stats", PROGRESS_STATS_INTERVAL if progress else QUIET_STATS_INTERVAL,
-             "--transfers", str(options.transfers), "--checkers", str(options.checkers), *RETRIES]
+             "--transfers", str(options.transfers), "--checkers", str(options.checkers), *RETRIES,
+             *timeout_flags(job.destination)]
     if job.dry_run:
         argv.append("--dry-run")
     for pattern in job.source.exclude:
@@ -77,6 +87,24 @@ def rclone_argv(job, target=None, *, binary="rclone", progress=False, stamp=None
         argv += ["--files-from-raw", files_from]  # raw: a name is taken as it is, spaces and # included
     argv += options.flags
     return argv
+
+
+def timeout_flags(destination):
+    """rclone's --contimeout (connect_timeout) and --timeout (stall_timeout: no data either way this long)."""
+    return ["--contimeout", f"{destination.connect_timeout:g}s", "--timeout", f"{destination.stall_timeout:g}s"]
+
+
+def probe_argv(destination, location, binary="rclone"):
+    """One listing of `location` (its first level), to contact the server before a job or for `reach`.
+
+    The connect and idle timeouts are both connect_timeout, and there is no retry: a refused connection
+    ends it at once. `--dump headers` shows the host each request goes to ("connecting to 127.0.0.1:9000")
+    and sets the log to debug; it stays on stderr, apart from the listing on stdout.
+    """
+    options = destination.options
+    seconds = f"{destination.connect_timeout:g}s"
+    return [binary, *config_option(options), "lsf", "--max-depth", "1", as_folder(location), "--use-json-log",
+            "--dump", "headers", "--contimeout", seconds, "--timeout", seconds, *options.flags, *NO_RETRIES]
 
 
 def as_rclone_excludes(pattern):

@@ -13,8 +13,9 @@ Every message is masked of the destination's secrets before it is kept or logged
 import json
 import os
 import re
+import time
 
-from ...errors import DestinationFull, NotFound, Refused, TransportError, Unreachable
+from ...errors import DestinationFull, NotFound, Refused, Stalled, TransportError, Unreachable
 from ...proc import mask
 
 PLAIN_LINES_KEPT = 20
@@ -39,17 +40,43 @@ REFUSED = ("401 unauthorized", "statuscode: 401", "statuscode: 403", "403 forbid
            "authentication failed", "token expired")
 UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "network is unreachable", "no route to host",
                "connection reset", "tls handshake timeout", "server misbehaving", "dial tcp")
-DETAIL_STARTS = ("api error ", "dial tcp ", "ssh: ")
+DETAIL_STARTS = ("api error ", "dial tcp ", "read tcp ", "write tcp ", "net/http: ", "ssh: ")
+# Go's words for a connection that was never made, with the address it tried: (pattern, what we say). These do
+# not heal by trying again within a run, so the first one ends the job.
+NEVER_CONNECTED = (
+    (re.compile(r"dial tcp (\S+?): connect: connection refused"), "connection refused"),
+    (re.compile(r"lookup (\S+?)(?: on \S+)?: no such host"), "name not found"),
+    (re.compile(r"lookup (\S+?)(?: on \S+)?: i/o timeout"), "name lookup timed out"),
+    (re.compile(r"dial tcp (\S+?): (?:i/o timeout|connect: connection timed out)"), "timed out"),
+    (re.compile(r"dial tcp (\S+?): connect: network is unreachable"), "network unreachable"),
+    (re.compile(r"dial tcp (\S+?): connect: no route to host"), "no route to host"),
+)
+# ... and for a server that took the connection, then stopped answering (rclone's --timeout, our stall_timeout)
+STOPPED_ANSWERING = ("i/o timeout", "timeout awaiting response headers", "context deadline exceeded",
+                     "client.timeout exceeded")
+# a second line the S3 SDK adds once its retries are used up; its "quota" is no full disk
+SDK_NOISE = ("failed to get rate limit token",)
+# the stats counters that move only when rclone gets something done (its byte count also grows on each retry
+# of a stuck upload: bytes count per file, and only past the most that file had reached)
+PROGRESS_COUNTERS = ("checks", "transfers", "listed", "deletes", "deletedDirs", "renames", "serverSideCopies",
+                     "serverSideMoves")
 
 
 class LogReader:
     """Reads rclone's merged output, one line at a time, into what happened to each file."""
 
-    def __init__(self, log, secrets, progress=None, pushing=True):
+    def __init__(self, log, secrets, progress=None, pushing=True, stall_timeout=None, where=""):
         self.log = log
         self.secrets = secrets
         self.progress = progress
         self.pushing = pushing
+        self.where = where  # the remote folder of the job (for "while listing ...")
+        self.stall_timeout = stall_timeout  # None: no watch; else nothing moving this long stops rclone
+        self.moved_at = time.monotonic()
+        self.counters = None
+        self.most_bytes = {}  # file being sent -> the most bytes it reached
+        self.transferring = []  # the files on their way in the last stats entry
+        self.stopped = None  # the TransportError the job was stopped with (see watch)
         self.sent = {}  # path -> bytes, in order
         self.unchanged = set()  # a set: each retry lists every file again
         # mirror: what it deleted on the receiving side, and which of those it kept in the versions folder
@@ -70,6 +97,8 @@ class LogReader:
         return mask(text, self.secrets)
 
     def take(self, line):
+        """One line of rclone's output. With a stall_timeout, raises Stop once the job cannot succeed: a
+        connection that can never be made, or nothing moving for stall_timeout seconds."""
         if not line.startswith("{"):
             if line.strip():
                 self.keep_plain(self.mask(line))
@@ -81,12 +110,51 @@ class LogReader:
             self.keep_plain(self.mask(line))
             return
         if "stats" in entry:
-            if self.progress:
-                stats = entry["stats"]
-                self.progress.show(stats.get("bytes", 0), stats.get("totalBytes", 0), stats.get("speed", 0),
-                                   stats.get("eta"))
-            return
-        self.take_entry(entry.get("level", ""), self.mask(ANSI.sub("", entry.get("msg", ""))), entry)
+            self.take_stats(entry["stats"])
+        else:
+            level, message = entry.get("level", ""), self.mask(ANSI.sub("", entry.get("msg", "")))
+            if level not in ("error", "critical"):
+                self.moved_at = time.monotonic()  # rclone reports something done
+            elif self.stall_timeout is not None:
+                self.stopped = self.stopped or never_connected(message)
+            self.take_entry(level, message, entry)
+        if self.stall_timeout is not None:
+            self.watch()
+
+    def take_stats(self, stats):
+        if self.progress:
+            self.progress.show(stats.get("bytes", 0), stats.get("totalBytes", 0), stats.get("speed", 0),
+                               stats.get("eta"))
+        self.transferring = [item.get("name", "") for item in stats.get("transferring") or ()]
+        counters = tuple(stats.get(name, 0) for name in PROGRESS_COUNTERS)
+        moved = counters != self.counters
+        self.counters = counters
+        for item in stats.get("transferring") or ():
+            name, sent = item.get("name", ""), item.get("bytes", 0)
+            if sent > self.most_bytes.get(name, 0):
+                self.most_bytes[name] = sent
+                moved = True
+        if moved:
+            self.moved_at = time.monotonic()
+
+    def watch(self):
+        """Raise Stop when the job cannot succeed any more: rclone is stopped, and the job fails with the reason."""
+        if not self.stopped and time.monotonic() - self.moved_at > self.stall_timeout:
+            self.stopped = Stalled(f"the server stopped answering: nothing moved for {self.stall_timeout:g} s "
+                                   f"while {self.activity()}")
+        if self.stopped:
+            raise Stop(self.stopped)
+
+    def activity(self):
+        """What rclone was doing, from its last stats entry: "uploading big.bin to cloud:lab/csvs", "listing
+        cloud:lab/csvs"."""
+        where = f" {self.where}" if self.where else ""
+        if not self.transferring:
+            return f"listing{where}"
+        more = len(self.transferring) - 1
+        others = f" and {more} other file{'s' if more > 1 else ''}" if more else ""
+        verb, to = ("uploading", " to") if self.pushing else ("downloading", " from")
+        return f"{verb} {self.transferring[0]}{others}{to if where else ''}{where}"
 
     def keep_plain(self, line):
         if len(self.plain) < PLAIN_LINES_KEPT:
@@ -174,17 +242,57 @@ class LogReader:
         return f"changed on both sides since the last run{kept}"
 
 
+class Stop(Exception):
+    """Raised from LogReader.take to stop rclone (proc.run stops the program when its line reader raises)."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
+
+
 # --- explaining failures ---------------------------------------------------------------------------
 
 def short_detail(message):
-    """The telling part of a long error: from 'api error', 'dial tcp' or 'ssh:' on, else after the last 'for "x": '."""
+    """The telling part of a long error, on one line, saying each thing once: from 'api error', 'dial tcp',
+    'ssh:' (one of DETAIL_STARTS) on, else after the last 'for "x": '."""
+    message = one_line(message)
     for marker in DETAIL_STARTS:
         at = message.find(marker)
         if at >= 0:
-            return message[at:].strip()
+            return without_repeats(message[at:].strip())
     if message.startswith("Failed to create file system for"):
-        return message.split('": ', 1)[-1]
-    return message.strip()
+        return without_repeats(message.split('": ', 1)[-1])
+    return without_repeats(message.strip())
+
+
+def one_line(message):
+    """rclone's message without the SDK's second lines, its other lines joined."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return "; ".join(line for line in lines if not line.lower().startswith(SDK_NOISE))
+
+
+def without_repeats(message):
+    """'401 Unauthorized: 401 Unauthorized' (an HTTP status, then the body that repeats it) said once."""
+    parts = message.split(": ")
+    kept = [part for index, part in enumerate(parts) if index == 0 or part != parts[index - 1]]
+    return ": ".join(kept)
+
+
+def never_connected(message):
+    """Unreachable("cannot reach 127.0.0.1:9000: connection refused") when rclone's message says a connection
+    could not be made (refused, name not found, timed out), else None."""
+    for pattern, what in NEVER_CONNECTED:
+        found = pattern.search(message)
+        if found:
+            return Unreachable(f"cannot reach {found.group(1)}: {what}")
+    return None
+
+
+def stopped_answering(message):
+    """Stalled when rclone's message says the server took the connection and then sent nothing, else None."""
+    if says(message, STOPPED_ANSWERING):
+        return Stalled(f"the server stopped answering: {short_detail(message)}")
+    return None
 
 
 def says(message, words):
@@ -198,6 +306,9 @@ def classify(message, target):
     detail = short_detail(message)
     if NOT_FOUND in message:
         return NotFound(f"{target} does not exist ({detail})")
+    unreachable = never_connected(message) or stopped_answering(message)
+    if unreachable:
+        return unreachable
     if says(message, FULL):
         return DestinationFull(f"{where} is full (quota or disk): {detail}")
     if says(message, REFUSED):

@@ -1,5 +1,7 @@
 """rclone's own keys and rules; the registry adds them to the schema."""
 
+import os
+
 from ...config.schema import option, options_tuple
 from ...locations import join_location
 
@@ -14,17 +16,20 @@ FIELDS = (
            "copy: nothing is deleted; mirror: rclone sync, with what it deletes or overwrites kept in a dated "
            "backup folder", choices=("copy", "mirror")),
     option("flags", "strings", (), "extra rclone flags, e.g. ['--s3-storage-class', 'DEEP_ARCHIVE'] (a cold class "
-           "only with mode: copy)"),
+           "with mode: mirror only with versions: true, on an S3 bucket that keeps versions)"),
     option("transfers", "int", 8, "files rclone sends side by side (--transfers; 8 beat rclone's 4 on many small "
            "files in bench/rclone.py)"),
     option("checkers", "int", 8, "files rclone compares side by side (--checkers)"),
     option("rclone_binary", "program", None,
            "the rclone program: a name looked up on PATH, or a path (relative to the config folder); "
            "default: the pinned one in the project's .venv, else rclone on PATH"),
-    option("rclone_config", "path", None, "rclone config file; default: rclone's own (~/.config/rclone/rclone.conf)"),
+    option("rclone_config", "path", None,
+           "rclone config file; default: the one rclone reads ($RCLONE_CONFIG, else its own, "
+           "~/.config/rclone/rclone.conf); `config show` names it"),
     option("rclone_env", "mapping", {},
-           "environment for rclone, for secrets: e.g. RCLONE_CONFIG_BOX_TOKEN: ${BOX_TOKEN}; never shown",
-           secret=True),
+           "environment for rclone, for secrets: e.g. RCLONE_CONFIG_BOX_TOKEN: ${BOX_TOKEN}; never shown. A password "
+           "(RCLONE_..._PASS, _PASSWORD) must be obscured, as in rclone's config file: give the output of "
+           "`rclone obscure -` (`config validate` notes one that is not)", secret=True),
 )
 Options = options_tuple("RcloneOptions", FIELDS)
 
@@ -64,8 +69,8 @@ def check(destination, sources, fail):
         check_flag(flag, ("flags", index), fail)
     for key in options.rclone_env:
         check_variable(key, fail)
-    if options.mode == "mirror":
-        check_mirror_storage_class(options, fail)
+    if options.mode == "mirror" and not destination.versions:
+        check_mirror_storage_class(options, fail)  # with versions: true an S3 bucket keeps them (s3_versions.py)
     check_sources(destination, sources, fail)
     # "Box-Folder:" as rclone prints it is Box-Folder
     return destination._replace(options=options._replace(remote=remote.removesuffix(":")))
@@ -101,7 +106,8 @@ def check_mirror_storage_class(options, fail):
             raise fail(at, f"mode: mirror does not work with the storage class {value.strip()}: it keeps what it "
                            f"replaces or deletes by a server-side copy into the versions folder, which S3 refuses "
                            f"for {' and '.join(COLD_STORAGE_CLASSES)} objects, so changed files would never be "
-                           f"sent; use mode: copy (nothing is deleted), or wait for native bucket versioning")
+                           f"sent; use mode: copy (nothing is deleted), or versions: true (an S3 bucket then keeps "
+                           f"them itself)")
 
 
 def storage_classes(options):
@@ -146,3 +152,111 @@ def locate(destination, spec_name, source):
     filled = folder.format(source=spec_name, name=child or spec_name)  # placeholders checked when loaded
     rest = child if child and "{name}" not in folder else ""
     return join_location(f"{options.remote}:{filled.rstrip('/')}", rest)
+
+
+def effective(options):
+    """The values a run uses for the keys left out, for `config show`: the rclone program and config file."""
+    from ...log import WARNING, Log
+    from .command import rclone_binary
+
+    values = {"rclone_binary": rclone_binary(options)}
+    if not options.rclone_config:
+        values["rclone_config"] = config_file_read(options, Log(None, WARNING))
+    return values
+
+
+# --- what `config validate` can tell without contacting the server -------------------------------------
+
+# rclone reads these obscured (base64url of a 16-byte IV and the encrypted text); RCLONE_CONFIG_PASS, the
+# config file's own password, is plain
+PASSWORD_ENDINGS = ("_PASS", "_PASSWORD", "_PASSWORD2")
+PLAIN_PASSWORDS = ("RCLONE_CONFIG_PASS",)
+LOCAL_CHECK_TIMEOUT = 20
+
+
+def local_problems(destination, log):
+    """([(key, problem)], [notes]) of an rclone destination, found without contacting its server: its remote is
+    neither in the rclone config file rclone reads nor defined in the environment; a password in rclone_env
+    that is not obscured. Runs the pinned rclone (config file, listremotes), which reads local files only."""
+    options = destination.options
+    notes = [f"rclone_env.{key}: does not look obscured: rclone reads a password there obscured, so give the "
+             f"output of `rclone obscure -` (it reads the password from its input)"
+             for key, value in options.rclone_env.items() if is_password(key) and not looks_obscured(value)]
+    name = options.remote.split(",", 1)[0]
+    if name.startswith(":"):
+        return [], notes  # a backend named on the fly (:s3,...): nothing to look up
+    if options.rclone_config and not os.path.isfile(options.rclone_config):
+        return [("rclone_config", f"rclone config file {options.rclone_config} does not exist")], notes
+    env = {**os.environ, **options.rclone_env}
+    if f"RCLONE_CONFIG_{name.upper()}_TYPE" in env:
+        return [], notes  # a remote defined by environment variables
+    remotes = listed_remotes(options, log)
+    if remotes is None or name in remotes:
+        return [], notes
+    return [("remote", unknown_remote(name, config_file_read(options, log), remotes))], notes
+
+
+def unknown_remote(name, config_file, remotes):
+    """remote 'X' is not in the rclone config file F; did you mean 'x'? (or: its remotes are ...)"""
+    import difflib
+
+    message = f"remote '{name}' is not in the rclone config file {config_file}"
+    folded = {remote.lower(): remote for remote in remotes}
+    close = folded.get(name.lower()) or next(iter(difflib.get_close_matches(name, remotes, n=1, cutoff=0.6)), None)
+    if close:
+        return f"{message}; did you mean '{close}'?"
+    if remotes:
+        return f"{message}; remotes there: {', '.join(remotes)}"
+    return f"{message}, which has no remotes (make one with: python scripts/backup_system.py rclone config)"
+
+
+def listed_remotes(options, log):
+    """The remotes of the config file rclone reads and those the environment defines; None when rclone cannot
+    list them (an encrypted file without its password): then nothing is said."""
+    listed = run_rclone(options, ["listremotes", "--ask-password=false"], log)
+    return None if listed is None else [line.strip().removesuffix(":") for line in listed
+                                        if line.strip().endswith(":")]
+
+
+def config_file_read(options, log):
+    """The config file rclone reads: rclone_config, else $RCLONE_CONFIG, else rclone's own default, which
+    `rclone config file` prints on its last line."""
+    lines = run_rclone(options, ["config", "file"], log)
+    return next((line.strip() for line in reversed(lines or []) if line.strip()), "rclone's default file")
+
+
+def run_rclone(options, words, log):
+    """The output lines of a local rclone command (no server is contacted), or None when it fails."""
+    from ... import proc
+    from ...errors import TransportError
+    from .command import config_option, rclone_binary
+
+    lines = []
+    try:
+        ran = proc.run([rclone_binary(options), *config_option(options), *words], timeout=LOCAL_CHECK_TIMEOUT,
+                       log=log, secrets=[value for value in options.rclone_env.values() if value],
+                       env=options.rclone_env, on_line=lines.append)
+    except TransportError:
+        return None  # no rclone: the run says so
+    return lines if ran.returncode == 0 else None
+
+
+def is_password(key):
+    return key.endswith(PASSWORD_ENDINGS) and key not in PLAIN_PASSWORDS
+
+
+def looks_obscured(value):
+    """rclone's obscured form: unpadded base64url of at least 16 bytes (what `rclone reveal` accepts)."""
+    import base64
+    import binascii
+    import re
+
+    text = str(value)
+    if "${" in text:
+        return True  # a variable not set here: nothing to tell
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+        return False
+    try:
+        return len(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))) >= 16
+    except (binascii.Error, ValueError):
+        return False

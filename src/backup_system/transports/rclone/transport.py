@@ -2,33 +2,46 @@
 
 Secrets stay out of argv: they travel in the destination's `rclone_env` (RCLONE_CONFIG_<REMOTE>_<KEY>)
 or in the rclone config file, and every message we log or report has their values masked.
+
+Dead and hung servers. rclone retries a refused connection as it retries a passing error (an S3
+endpoint with nothing listening cost ~6 minutes a job), so each job first lists the target once without
+retries (contact, the listing `reach` makes too): a connection refused, a name not found or no answer
+within connect_timeout fails the job at once, in rclone's words for the address ("cannot reach
+127.0.0.1:9000: connection refused"). During the job, the LogReader stops rclone at the first such error,
+or when nothing has moved for stall_timeout ("the server stopped answering"). rclone's own retries stay
+for everything else.
 """
 
+import json
 import os
 import re
+from collections import namedtuple
 
 from ... import proc
-from ...errors import NotFound, TimedOut, TransportError
+from ...errors import NotFound, Stalled, TimedOut, TransportError, Unreachable
 from ...localtree import folder_problem
 from ...progress import progress_line
 from ...versions import VERSIONS_SUFFIX, version_stamp, versions_folder
 from .. import Tally, Transport, secrets_of
-from . import unfinished
+from . import s3_versions, unfinished
 from .command import (
     RETRIES,
     as_folder,
     bisync_workdir,
     config_option,
+    probe_argv,
     rclone_argv,
     rclone_binary,
     refused_file,
     report_file,
     retry_file,
+    timeout_flags,
 )
 from .log_reader import (
     FULL,
     NOT_FOUND,
     LogReader,
+    Stop,
     bisync_listing,
     classify,
     identical_in,
@@ -41,6 +54,14 @@ from .options import LOG_VARIABLES
 
 LISTREMOTES_TIMEOUT = 30
 MISSING_REMOTE = re.compile(r"didn't find section in config file \(\"(.*?)\"\)")
+DUMPED_HOST = re.compile(r"\r?\nHost: (\S+)\r?\n")
+NOT_THERE_YET = "reachable; the folder is not there yet (a run makes it)"
+# the failures of the contact listing that end a job at once; the run itself tells any other (a refused
+# listing included: a key that may write but not list can still send with --no-check-dest)
+CONTACT_FAILURES = (Unreachable, Stalled, TimedOut)
+Contact = namedtuple("Contact", "answered error")
+Contact.__doc__ = ("What the contact listing found: whether it listed anything, and the TransportError it ended "
+                   "with, or None.")
 EXIT_MEANINGS = {
     1: "syntax or usage error", 2: "error not otherwise categorised", 3: "directory not found",
     4: "file not found", 5: "temporary error", 6: "less serious errors", 7: "fatal error",
@@ -59,11 +80,32 @@ class Rclone(Transport):
         self.secrets = secrets_of(destination)
         # rclone reads every flag from RCLONE_<FLAG> too: none of the user's may hide the log we count from
         self.env = {**dict.fromkeys(LOG_VARIABLES), **self.options.rclone_env}
+        self.gone = None  # the Unreachable or Stalled a job of this transport ended with
 
     def send(self, job):
         """See Transport.send. With direction pull or bisync, files also come down."""
+        try:
+            return self.send_job(job)
+        except (Unreachable, Stalled) as error:
+            self.gone = error
+            raise
+
+    def native_versions(self):
+        """See Transport.native_versions: versions: true on an S3 bucket that keeps them (s3_versions.py)."""
+        return s3_versions.native(self)
+
+    def put_file(self, local_path, location):
+        """See Transport.put_file. After a job found the server gone, at once the same error: a frozen server
+        would hold the manifest's upload (and the run) until the timeout."""
+        if self.gone:
+            raise type(self.gone)(str(self.gone))
+        return super().put_file(local_path, location)
+
+    def send_job(self, job):
         self.check_setup(job)
         target = job.target
+        self.contact_first(target)
+        s3_versions.before_send(self, job)  # versions: true: the bucket keeps versions (or a cold mirror is refused)
         workdir, first = self.prepare_bisync(job, target) if self.options.direction == "bisync" else (None, False)
         refused = self.refused_names(job)
         job = without_paths(job, refused)
@@ -72,7 +114,7 @@ class Rclone(Transport):
         uploading = unfinished.begin(self, job)
         try:
             ran, reader = self.run_rclone(job, target, workdir, first, report, retry, excluded)
-            if not ran.timed_out and ran.returncode >= 0:  # rclone ended on its own: it aborted its own parts
+            if ran and not ran.timed_out and ran.returncode >= 0:  # rclone ended on its own: it aborted its parts
                 unfinished.end(uploading)
             reader.unchanged = identical_in(report) if report else set()
         finally:
@@ -101,8 +143,7 @@ class Rclone(Transport):
         problem = folder_problem(job.source.path)
         if problem and (options.direction != "pull" or os.path.lexists(job.source.path)):
             raise NotFound(problem)  # a pull makes its folder; it cannot make it where a file is
-        if options.rclone_config and not os.path.isfile(options.rclone_config):
-            raise NotFound(f"rclone config file {options.rclone_config} does not exist")
+        self.check_config_file()
         remote, colon, folder = job.target.partition(":")
         if job.only_paths is not None and options.direction == "bisync":
             raise TransportError("rclone bisync cannot send single files: run a backup without --retry-failed")
@@ -116,19 +157,98 @@ class Rclone(Transport):
             return []
         return refusals(local_names(job.source.path, job.source.exclude))
 
+    def check_config_file(self):
+        if self.options.rclone_config and not os.path.isfile(self.options.rclone_config):
+            raise NotFound(f"rclone config file {self.options.rclone_config} does not exist")
+
+    # --- contacting the server ----------------------------------------------------------------------
+
+    def reach(self, target):
+        """See Transport.reach: one listing of the target's first level, as a run's contact listing."""
+        self.check_config_file()
+        contact = self.contact(target)
+        if contact.error is None:
+            return "reachable" if contact.answered or self.listed_in_parent(target) else NOT_THERE_YET
+        if isinstance(contact.error, NotFound) and NOT_FOUND in str(contact.error):
+            if self.options.direction == "pull":
+                raise NotFound(f"{target} does not exist: there is nothing to pull")
+            return NOT_THERE_YET
+        raise contact.error
+
+    def contact_first(self, target):
+        """Before a job: contact the server once, without retries, and raise what a run would end with when
+        it cannot be reached (a copy retries a refused connection for minutes)."""
+        contact = self.contact(target)
+        if isinstance(contact.error, CONTACT_FAILURES) or \
+                (isinstance(contact.error, NotFound) and NOT_FOUND not in str(contact.error)):
+            raise contact.error
+        if contact.error:  # a folder not there yet (a run makes it), or what the run retries
+            self.log.debug(f"contacting {target}: {contact.error}")
+
+    def contact(self, location, wanted=None):
+        """List `location` (its first level) until the first entry (or, given `wanted`, the entry of that name);
+        a Contact."""
+        argv = probe_argv(self.destination, location, rclone_binary(self.options))
+        seconds = self.destination.connect_timeout
+        bound = 3 * seconds + 10  # rclone may try a listing twice even without retries, each within its timeouts
+        timeout = min(self.destination.timeout, bound)
+        listed = []
+
+        def take(line):
+            listed.append(line)
+            if wanted is None or line.rstrip("/") == wanted:
+                raise Stop(None)  # the server answered: no need for the rest of a long listing
+
+        try:
+            ran = proc.run(argv, timeout=timeout, log=self.log, secrets=self.secrets, env=self.env, on_line=take)
+        except Stop:
+            return Contact(True, None)
+        host = dumped_host(ran.stderr_lines)
+        where = host or f"'{location.split(':', 1)[0]}'"
+        if ran.timed_out and timeout < bound:
+            return Contact(False, TimedOut(f"rclone stopped after the {timeout:g} s timeout while connecting to "
+                                           f"{where}"))
+        if ran.timed_out:
+            return Contact(False, Unreachable(f"cannot reach {where}: no answer within {bound:g} s"))
+        if ran.returncode == 0:
+            return Contact(wanted is None and bool(listed), None)
+        reader = LogReader(self.log, self.secrets)
+        for line in without_dumps(ran.stderr_lines):
+            reader.take(line)
+        error = self.explain(reader, ran.returncode, location)
+        if isinstance(error, Stalled) and host:
+            error = Stalled(f"the server stopped answering: {host} sent nothing for {seconds:g} s "
+                            f"(connect_timeout)")
+        return Contact(False, error)
+
+    def listed_in_parent(self, target):
+        """True when the folder `target` is listed in its parent folder (an empty folder lists nothing itself)."""
+        remote, _, path = target.partition(":")
+        parent, _, name = path.rstrip("/").rpartition("/")
+        if not name:
+            return True  # the remote's top: it is there
+        return self.contact(f"{remote}:{parent}", wanted=name).answered
+
+    # --- the job's command --------------------------------------------------------------------------
+
     def run_rclone(self, job, target, workdir, first, report, retry=None, excluded=None):
-        """Run the job's rclone command, reading its log as it comes; (proc.Result, LogReader)."""
+        """Run the job's rclone command, reading its log as it comes; (proc.Result, LogReader). The result is
+        None when the reader stopped rclone (reader.stopped says why)."""
         progress = progress_line(self.log, f"{job.destination.name}/{job.source.name}")
-        reader = LogReader(self.log, self.secrets, progress, pushing=self.options.direction != "pull")
-        stamp = version_stamp()
-        if self.options.mode == "mirror":  # where this run's mirror keeps what it deletes, for the report
-            reader.versions_folder = versions_folder(as_folder(target) if reader.pushing else job.source.path, stamp)
+        reader = LogReader(self.log, self.secrets, progress, pushing=self.options.direction != "pull",
+                           stall_timeout=self.destination.stall_timeout, where=target)
+        stamp, native = version_stamp(), self.native_versions()
+        if self.options.mode == "mirror" or self.destination.versions:  # where this run keeps what it replaces
+            reader.versions_folder = s3_versions.kept_in(target) if native else \
+                versions_folder(as_folder(target) if reader.pushing else job.source.path, stamp)
         argv = rclone_argv(job, target, binary=rclone_binary(self.options), progress=progress is not None,
                            stamp=stamp, workdir=workdir, first_bisync=first, report=report, files_from=retry,
-                           exclude_from=excluded)
+                           exclude_from=excluded, native_versions=native)
         try:
             ran = proc.run(argv, timeout=self.destination.timeout, log=self.log, secrets=self.secrets,
-                               env=self.env, on_line=reader.take, merge_stderr=True)
+                           env=self.env, on_line=reader.take, merge_stderr=True)
+        except Stop:
+            ran = None  # proc.run stopped rclone
         finally:
             if progress:
                 progress.close()
@@ -157,9 +277,10 @@ class Rclone(Transport):
     def run_quietly(self, words, target):
         """A short rclone command (mkdir, listremotes); its output lines, or a TransportError."""
         lines = []
-        ran = proc.run([rclone_binary(self.options), *config_option(self.options), *words, *RETRIES[2:]],
-                           timeout=min(self.destination.timeout, LISTREMOTES_TIMEOUT), log=self.log,
-                           secrets=self.secrets, env=self.env, on_line=lines.append, merge_stderr=True)
+        ran = proc.run([rclone_binary(self.options), *config_option(self.options), *words, *RETRIES[2:],
+                        *timeout_flags(self.destination)],
+                       timeout=min(self.destination.timeout, LISTREMOTES_TIMEOUT), log=self.log,
+                       secrets=self.secrets, env=self.env, on_line=lines.append, merge_stderr=True)
         if ran.returncode != 0 and words[0] != "listremotes":
             reader = LogReader(self.log, self.secrets)
             for line in lines:
@@ -179,7 +300,9 @@ class Rclone(Transport):
             tally.failures += unsettled_conflicts(listed, reader.conflicts)
             return tally
         tally.unchanged = len(reader.unchanged - set(reader.sent) - set(reader.failures))
-        tally.removed_paths = [(path, reader.versions_folder if kept else None) for path, kept in reader.removed()]
+        kept_anyway = self.native_versions()  # the bucket keeps what rclone deleted as a non-current version
+        tally.removed_paths = [(path, reader.versions_folder if kept or kept_anyway else None)
+                               for path, kept in reader.removed()]
         tally.removed = len(tally.removed_paths)
         if not dry_run:  # a dry run's reader logged each "would ..." already
             for path, kept_in in tally.removed_paths:
@@ -188,8 +311,11 @@ class Rclone(Transport):
 
     def job_failure(self, ran, reader, job):
         """Why the whole job failed, as an unraised TransportError, or None; single files fail in the ran."""
+        if reader.stopped:
+            return reader.stopped
         if ran.timed_out:
-            return TimedOut(f"rclone stopped after the {self.destination.timeout:g} s timeout")
+            return TimedOut(f"rclone stopped after the {self.destination.timeout:g} s timeout while "
+                            f"{reader.activity()}")
         if ran.returncode == 0:
             return None  # whatever an earlier attempt said, rclone's last one succeeded
         if ran.returncode < 0:
@@ -218,19 +344,38 @@ class Rclone(Transport):
         return TransportError(f"rclone exit {returncode}: {EXIT_MEANINGS.get(returncode, 'failed')}")
 
     def unknown_remote(self, name):
-        """Name the remotes that do exist, so a typo is obvious."""
+        """Name the config file rclone read and the remotes it does hold, so a typo is obvious."""
         where = self.options.rclone_config or self.config_file_read(name)
         lines = self.run_quietly(["listremotes"], f"{name}:")
         known = [line.rstrip(":") for line in lines if line.endswith(":") and not line.startswith("{")]
-        there = f"remotes there: {', '.join(known)}" if known else "no remotes are configured there (run rclone config)"
-        return f"remote '{name}' is not in the rclone configuration {where}; {there}"
+        there = f"remotes there: {', '.join(known)}" if known else "it has no remotes (make one with rclone config)"
+        return f"remote '{name}' is not in the rclone config file {where}; {there}"
 
     def config_file_read(self, name):
         """The config file rclone actually reads (RCLONE_CONFIG, else its default), as `rclone config file`
-        prints it on its last line."""
+        prints it on its last line; rclone is asked once, when the message needs it."""
         lines = self.run_quietly(["config", "file"], f"{name}:")
         path = next((line.strip() for line in reversed(lines) if line.strip()), "")
-        return path if os.path.isabs(path) else "rclone's default file (see: rclone config file)"
+        return path if os.path.isabs(path) else "that rclone reads (rclone config file names it)"
+
+
+def dumped_host(lines):
+    """The host:port of the first request rclone's --dump headers showed, or None (not an HTTP remote)."""
+    for line in lines:
+        if "HTTP REQUEST" in line or "Host: " not in line:
+            continue
+        try:
+            found = DUMPED_HOST.search(json.loads(line).get("msg", ""))
+        except (ValueError, AttributeError):
+            continue
+        if found:
+            return found.group(1)
+    return None
+
+
+def without_dumps(lines):
+    """rclone's log without what --dump adds: the debug entries (HTTP headers) and its note that it set -vv."""
+    return [line for line in lines if '"level":"debug"' not in line and "as --dump is enabled" not in line]
 
 
 def without_paths(job, refused):

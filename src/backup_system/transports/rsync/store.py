@@ -26,3 +26,11 @@ def remove_folder(transport, location):
                        timeout=transport.destination.timeout, log=transport.log, env={"LC_ALL": "C"})
     if ran.returncode:
         raise TransportError(f"cannot remove {location}: {last_words(ran)}")
+
+
+def put_file(transport, local_path, location):
+    """See Transport.put_file: rsync writes it under a temporary name and renames it into place."""
+    ran = proc.run(["rsync", "-t", "--mkpath", "--protect-args", *rsh(transport, location), local_path, location],
+                   timeout=transport.destination.timeout, log=transport.log, env={"LC_ALL": "C"})
+    if ran.returncode:
+        raise TransportError(f"cannot write {location}: {last_words(ran)}")

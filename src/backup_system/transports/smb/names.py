@@ -42,15 +42,16 @@ def refusal(relative, rules=STRICT):
     return None
 
 
-def refusals(local, rules=STRICT):
-    """(path, reason) for each local file SMB cannot store under its own, distinct name.
+def refusals(local, rules=STRICT, among=None):
+    """(path, reason) for each local file (of `among`, default all) SMB cannot store under its own, distinct name.
 
     On a share that ignores letter case, `Report.txt` and `report.txt` would be one file, and
-    the files of folders `Data/` and `data/` would land in one folder: both sides are refused.
+    the files of folders `Data/` and `data/` would land in one folder: both sides are refused
+    (the other spellings are looked for among every local file).
     """
     twins = {} if rules.case_sensitive else case_twins(local)
     found = []
-    for path in local:
+    for path in local if among is None else among:
         reason = refusal(path, rules) or twin_reason(path, twins)
         if reason:
             found.append((path, reason))

@@ -1,4 +1,11 @@
-"""names: server — ask the share, once per job, which names it keeps as they are.
+"""Asking the share without sending: reach() (does the server answer, is the folder there) and
+names: server (which names the share keeps as they are).
+
+reach() is one smbclient session that lists the target folder and writes nothing, bounded by the
+destination's connect_timeout (with method: rclone, one rclone lookup); it raises the errors a run
+raises (wrong password Refused, no such share NotFound, a dead server Unreachable).
+
+names: server asks the share, once per job, which names it keeps as they are.
 
 In a folder of its own (a recorded temporary name) the probe makes folders `a`, `A`, `AUX.x`
 and `x.`, lists them and removes the folder with everything in it. A share that ignores case
@@ -7,11 +14,42 @@ Folders, not files: no local file is needed, and `deltree` removes them whatever
 shows them as.
 """
 
+from ...errors import NotFound, Refused, TimedOut, TransportError, Unreachable
 from .listing import parse_listing
 from .names import NameRules, probe_name
-from .session import quoted, smb_path
+from .session import ABSENT, STATUS, Session, is_message, parse_target, quoted, smb_path
 
 PROBES = {"lower": "a", "upper": "A", "reserved": "AUX.x", "trailing_dot": "x."}
+REACHABLE = "reachable"
+NOT_THERE_YET = "reachable; the folder is not there yet (a run makes it)"
+
+
+def reach(destination, target, log):
+    """One smbclient session that lists `target`'s folder, within the destination's connect_timeout: REACHABLE,
+    or NOT_THERE_YET when the share answers but the folder is missing. Raises what a run would raise.
+    With method: rclone, one rclone lookup instead, as its runs go (smbclient may not even be installed)."""
+    if destination.options.method == "rclone":
+        from .via_rclone import reach_via_rclone
+
+        return REACHABLE if reach_via_rclone(destination, target, log) else NOT_THERE_YET
+    where = parse_target(target)
+    session = Session(destination._replace(timeout=destination.connect_timeout), where, log)
+    try:
+        lines = session.run([f"ls {quoted(smb_path(where.folder, '*'))}"], in_order=False)
+    except TimedOut:
+        raise Unreachable(f"cannot reach //{where.host}/{where.share} (port {destination.options.port}): "
+                          f"no answer within {destination.connect_timeout:g} s (connect_timeout)") from None
+    statuses = [match.group(0) for line in lines if is_message(line) for match in [STATUS.search(line)] if match]
+    if not statuses:
+        return REACHABLE
+    if statuses[0] in ABSENT:
+        return NOT_THERE_YET
+    shown = f"//{where.host}/{where.share}/{where.folder}"
+    if statuses[0] == "NT_STATUS_ACCESS_DENIED":
+        raise Refused(f"permission denied listing {shown} for {session.user}")
+    if statuses[0] == "NT_STATUS_NOT_A_DIRECTORY":
+        raise NotFound(f"{shown} is a file on the server, not a folder")
+    raise TransportError(f"cannot list {shown}: {statuses[0]}")
 
 
 def name_rules(session, token, record, recorded):

@@ -5,20 +5,31 @@ folder that cannot exist) follows each file's commands, and the messages between
 markers belong to that file. With -E all messages come on one stream, in order. Commands
 go in one batch per session: smbclient reads its stdin buffered and only reliably
 executes what it has been given once stdin is closed.
+
+A dead or hung server must not hold a run for hours: smbclient's own `-t` (the per-operation
+timeout) is the destination's stall_timeout, and the first NT_STATUS_IO_TIMEOUT ends the session
+(smbclient itself would carry on, each later command waiting as long again). smbclient waits a
+fixed 20 s for the server's first answer whatever `-t` says, so the session is stopped when it has
+said nothing within connect_timeout: every session runs with -E (all on stderr, unbuffered), so
+its first line ("Try help", a marker, an error) comes as soon as the server answered.
 """
 
+import math
 import os
+import queue
 import re
+import threading
 from collections import namedtuple
 
 from ... import proc
-from ...errors import NotFound, Refused, TimedOut, TransportError, Unreachable
+from ...errors import NotFound, Refused, Stalled, TimedOut, TransportError, Unreachable
 from .listing import LISTING_LINE, parse_listing
 
 SmbTarget = namedtuple("SmbTarget", "host share folder")
 SmbTarget.__doc__ = "//host/share and the folder inside it ('' for the share's top), '/' separated."
 MARKER = "lcd /nonexistent/__backup_system_mark_{}__"
 MARKER_LINE = re.compile(r"__backup_system_mark_(\w+?)__")
+MARKER_ANSWER = "chdir to /nonexistent/"  # how smbclient answers a marker
 START = "start"  # the marker before the first file: greetings such as "Anonymous login successful" come before it
 QUIET_LINES = re.compile(r"^(putting file .* as .*|Try \"help\" .*|\s*)$")
 ABSENT = ("NT_STATUS_OBJECT_NAME_NOT_FOUND", "NT_STATUS_NO_SUCH_FILE", "NT_STATUS_OBJECT_PATH_NOT_FOUND")
@@ -37,6 +48,16 @@ STATUS_MEANINGS = {
 UNREACHABLE = ("NT_STATUS_CONNECTION_REFUSED", "NT_STATUS_HOST_UNREACHABLE", "NT_STATUS_NETWORK_UNREACHABLE",
                "NT_STATUS_IO_TIMEOUT", "NT_STATUS_CONNECTION_RESET", "NT_STATUS_CONNECTION_DISCONNECTED",
                "NT_STATUS_UNSUCCESSFUL", "NT_STATUS_INVALID_NETWORK_RESPONSE", "NT_STATUS_BAD_NETWORK_PATH")
+UNREACHABLE_WORDS = {
+    "NT_STATUS_CONNECTION_REFUSED": "connection refused",
+    "NT_STATUS_HOST_UNREACHABLE": "host unreachable",
+    "NT_STATUS_NETWORK_UNREACHABLE": "network unreachable",
+    "NT_STATUS_IO_TIMEOUT": "timed out",
+    "NT_STATUS_CONNECTION_RESET": "connection reset",
+    "NT_STATUS_CONNECTION_DISCONNECTED": "connection lost",
+    "NT_STATUS_BAD_NETWORK_PATH": "no SMB server there",
+}
+IO_TIMEOUT = "NT_STATUS_IO_TIMEOUT"
 
 
 def parse_target(location):
@@ -97,32 +118,57 @@ class Session:
     def __init__(self, destination, target, log):
         self.options = destination.options
         self.timeout = destination.timeout
+        self.connect_timeout = getattr(destination, "connect_timeout", 15)
+        self.stall_timeout = getattr(destination, "stall_timeout", 120)
         self.target = target
         self.log = log
         credentials = self.options.credentials_file
         self.user = read_credentials(credentials) if credentials else "guest"
 
-    def argv(self, in_order=True):
-        # -E puts every message on one stream, in order (some errors, e.g. a full disk, go to stderr),
-        # which the markers need; it costs a write per line, so listings go without it.
-        auth = ["-A", self.options.credentials_file] if self.options.credentials_file else ["-N"]
-        return ["smbclient", f"//{self.target.host}/{self.target.share}", "-s", "/dev/null",
-                *(["-E"] if in_order else []), "-p", str(self.options.port), *auth, *self.options.smbclient_options]
+    @property
+    def where(self):
+        return f"//{self.target.host}/{self.target.share}"
 
-    def run(self, commands, in_order=True):
-        """Run the commands in one session; return its output lines. Connection problems raise TransportError."""
-        lines = []
-        script = "".join(command + "\n" for command in commands).encode("utf-8", "surrogateescape")
-        ran = proc.run(self.argv(in_order), timeout=self.timeout, log=self.log, env={"TZ": "UTC"},
-                           on_line=lines.append, input_bytes=script, merge_stderr=True)
-        if ran.timed_out:
-            raise TimedOut(f"smbclient stopped after the {self.timeout:g} s timeout")
-        messages = [line for line in lines if is_message(line)]
-        if ran.returncode != 0 or any(status in line for line in messages for status in UNREACHABLE):
-            error = self.explain(ran.returncode, lines)
-            error.lines = lines  # what the session did before it broke, for a retry of the rest
-            raise error
-        return lines
+    def argv(self, in_order=True):
+        # Always -E: every message on one stream, in order (some errors, e.g. a full disk, go to stderr), which
+        # the markers need, and unbuffered, which the connect and stall watch needs. `in_order` is kept for
+        # callers that say what they need.
+        auth = ["-A", self.options.credentials_file] if self.options.credentials_file else ["-N"]
+        return ["smbclient", self.where, "-s", "/dev/null", "-E", "-t", str(max(1, math.ceil(self.stall_timeout))),
+                "-p", str(self.options.port), *auth, *self.options.smbclient_options]
+
+    def run(self, commands, in_order=True, doing=None):
+        """Run the commands in one session; return its output lines. Connection problems raise TransportError
+        (Unreachable, Stalled, TimedOut, ...) carrying the lines so far in `.lines`. `doing`: what the session
+        is for, in words, for a message about a server that stopped answering."""
+        return self.converse(Batch(commands), in_order, doing or describe_commands(commands))
+
+    def converse(self, conversation, in_order=True, doing="talking to the server"):
+        """Run one session that says `conversation`'s commands; its output lines, or the TransportError of
+        run()."""
+        watched = Watched(self.argv(in_order), self, conversation).run()
+        lines = watched.lines
+        if watched.stopped == "timeout":
+            error = TimedOut(f"smbclient stopped after the {self.timeout:g} s timeout while {doing} at {self.where}")
+        elif watched.stopped == "connect":
+            error = Unreachable(f"cannot reach {self.where} (port {self.options.port}): no answer within "
+                                f"{self.connect_timeout:g} s (connect_timeout)")
+        elif watched.stopped == "stalled":
+            error = self.stalled(lines, doing)
+        else:
+            messages = [line for line in lines if is_message(line)]
+            if ran_well(watched.returncode, messages):
+                return lines
+            error = self.explain(watched.returncode, lines)
+        error.lines = lines  # what the session did before it broke, for a retry of the rest
+        raise error
+
+    def stalled(self, lines, doing):
+        """The server answered, then stopped: Stalled, saying what was happening."""
+        at = next((line.split(IO_TIMEOUT, 1)[1].strip() for line in lines if IO_TIMEOUT in line), "")
+        detail = f" ({at})" if at else ""
+        return Stalled(f"the server stopped answering: nothing from {self.where} for {self.stall_timeout:g} s "
+                       f"(stall_timeout) while {doing}{detail}")
 
     def explain(self, returncode, lines):
         """Why the session failed, as an unraised TransportError of its kind."""
@@ -139,7 +185,8 @@ class Session:
                 any(f"Connection to {self.target.host} failed" in line for line in lines):
             return Unreachable(f"host name {self.target.host} not found")  # what smbclient says when no lookup answers
         if status in UNREACHABLE or any("Connection to" in line for line in lines):
-            return Unreachable(f"cannot reach {where} (port {self.options.port}): {status or 'connection failed'}")
+            reason = UNREACHABLE_WORDS.get(status, status or "connection failed")
+            return Unreachable(f"cannot reach {where} (port {self.options.port}): {reason}")
         if returncode is not None and (returncode < 0 or returncode >= 128):
             return Unreachable(f"connection to {where} lost (smbclient ended by signal {returncode % 128})")
         detail = status or next((line.strip() for line in lines if line.strip()), f"exit {returncode}")
@@ -152,14 +199,35 @@ class Session:
         overwrite files on the server that are newer than ours.
         """
         pattern = smb_path(self.target.folder, "*")
-        lines = self.run(["recurse ON", f"ls {quoted(pattern)}"], in_order=False)
+        return parse_listing(self.listing_lines([pattern]), self.target.folder)
+
+    def listing_lines(self, patterns, recurse=True):
+        """The output of `ls` of each pattern (a marker after each), in one session; an absent folder lists
+        nothing, any other listing error raises (see listing())."""
+        commands = ["recurse ON"] if recurse else []
+        for index, pattern in enumerate(patterns):
+            commands += [f"ls {quoted(pattern)}", MARKER.format(index)]
+        lines = self.run(commands, in_order=False, doing=f"listing {self.where}/{self.target.folder}")
         for line in filter(is_message, lines):
             status = STATUS.search(line)
             if status and status.group(0) not in ABSENT:
                 kind = Refused if status.group(0) == "NT_STATUS_ACCESS_DENIED" else TransportError
-                raise kind(f"cannot list //{self.target.host}/{self.target.share}/{self.target.folder}: "
-                           f"{describe([status.group(0)])}")
-        return parse_listing(lines, self.target.folder)
+                raise kind(f"cannot list {self.where}/{self.target.folder}: {describe([status.group(0)])}")
+        return lines
+
+
+def split_sections(lines, count):
+    """The lines before marker 0, between marker 0 and 1, ...: `count` sections (an empty one for each marker
+    a broken session never reached)."""
+    sections, current = [], []
+    for line in lines:
+        marker = MARKER_LINE.search(line) if line.startswith(MARKER_ANSWER) else None  # not a file so named
+        if marker and marker.group(1) != START:
+            sections.append(current)
+            current = []
+        elif not marker:
+            current.append(line)
+    return (sections + [[]] * count)[:count]
 
 
 def problems_by_file(lines, paths):
@@ -197,3 +265,129 @@ def describe(problems):
         if status and status.group(0) in STATUS_MEANINGS:
             return f"{STATUS_MEANINGS[status.group(0)]} ({status.group(0)})"
     return problems[0]
+
+
+def ran_well(returncode, messages):
+    """A session that ended by itself, with no connection-level status among its messages."""
+    return returncode == 0 and not any(status in line for line in messages for status in UNREACHABLE)
+
+
+def describe_commands(commands):
+    """What a batch of commands does, in words, from its first real command."""
+    verbs = {"put": "uploading files", "mkdir": "creating folders", "ls": "listing files", "get": "fetching files",
+             "rename": "renaming uploaded files", "del": "deleting temporary files", "deltree": "deleting folders",
+             "utimes": "setting modification times"}
+    for command in commands:
+        verb = command.split(" ", 1)[0]
+        if verb in verbs:
+            return verbs[verb]
+    return "talking to the server"
+
+
+class Watched:
+    """One smbclient process run to its end under watch: stopped when it says nothing within connect_timeout,
+    at its first NT_STATUS_IO_TIMEOUT once connected, or at the destination's timeout.
+
+    Its commands come from `conversation`: `opening()` gives the first commands and `hear(line)` the next ones
+    after each line the session says; None among them closes its stdin. `lines`: everything it said;
+    `returncode`; `stopped`: None, "connect", "stalled" or "timeout"."""
+
+    def __init__(self, argv, session, conversation):
+        self.lines = []
+        self.stopped = None
+        self.conversation = conversation
+        self.commands = queue.SimpleQueue()
+        self.process = proc.start(argv, log=session.log, env={"TZ": "UTC"}, stdin=True, merge_stderr=True)
+        self.timers = [threading.Timer(session.connect_timeout, self.stop_unless_answered),
+                       threading.Timer(session.timeout, self.stop, args=("timeout",))]
+        self.writer = threading.Thread(target=self.write, daemon=True)
+
+    def run(self):
+        """Start, converse until the session ends, and return self."""
+        try:
+            for command in self.conversation.opening():
+                self.commands.put(command)
+            self.writer.start()
+            for timer in self.timers:
+                timer.daemon = True
+                timer.start()
+            self.read()
+            self.process.wait()
+        finally:
+            for timer in self.timers:
+                timer.cancel()
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self.commands.put(None)
+        self.returncode = self.process.returncode
+        return self
+
+    def read(self):
+        with self.process.stdout as pipe:
+            for raw in pipe:
+                line = raw.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+                self.lines.append(line)
+                if IO_TIMEOUT in line and is_message(line):
+                    # connected (a line came before) and now a command waited stall_timeout: the server stopped
+                    # answering; before any other line it is the connection that timed out
+                    self.stop("stalled" if len(self.lines) > 1 else "connect")
+                for command in self.conversation.hear(line):
+                    self.commands.put(command)
+
+    def write(self):
+        """Write the commands as they come, each on its own line; None closes stdin."""
+        pipe = self.process.stdin
+        try:
+            with pipe:
+                while (command := self.commands.get()) is not None:
+                    pipe.write(self.conversation.line(command))
+                    if self.commands.empty():
+                        pipe.flush()
+        except OSError:  # the session ended (or was stopped) before reading everything
+            pass
+
+    def stop_unless_answered(self):
+        if not self.lines:
+            self.stop("connect")
+
+    def stop(self, why):
+        if self.stopped is None:
+            self.stopped = why
+            try:
+                self.process.kill()
+            except OSError:
+                pass
+
+
+class Batch:
+    """A conversation that says everything at once and closes stdin: what smbclient runs best."""
+
+    def __init__(self, commands):
+        self.commands = commands
+
+    def opening(self):
+        return [*self.commands, None]
+
+    def hear(self, line):
+        return ()
+
+    @staticmethod
+    def line(command):
+        return (command + "\n").encode("utf-8", "surrogateescape")
+
+
+class Conversation(Batch):
+    """Commands written while the session runs, each as the answer to what it said.
+
+    smbclient waits in poll() on its stdin and then reads a line with fgets(): lines that one read() brought
+    into stdio's 4 KiB buffer beyond the first wait there until more bytes arrive, and we would wait for
+    their answer for ever. So every line is padded with spaces (which smbclient ignores) to at least the
+    buffer's size: a read never brings a second complete line."""
+
+    PADDED = 4096
+
+    @classmethod
+    def line(cls, command):
+        encoded = command.encode("utf-8", "surrogateescape")
+        return encoded + b" " * max(0, cls.PADDED - 1 - len(encoded)) + b"\n"

@@ -1,4 +1,5 @@
-"""The record of the temporary names this tool made on a share, kept in the job's state folder.
+"""Temporary names on a share: the record of those this tool made, kept in the job's state folder, and the
+upload that puts each file under one and renames it into place.
 
 A name on the server that merely looks like ours may be a user's file, or belong to another machine
 backing up into the same folder. Only a name written here before its upload began is ours to delete;
@@ -10,6 +11,7 @@ import json
 import os
 
 from ...errors import TransportError
+from .session import MARKER, MARKER_LINE, QUIET_LINES, START, UNREACHABLE, Conversation
 
 
 class TemporaryRecord:
@@ -51,3 +53,67 @@ class TemporaryRecord:
         except OSError as error:
             raise TransportError(f"cannot record temporary file names in {self.path} (state_dir): "
                                  f"{error.strerror}") from None
+
+
+class Upload(Conversation):
+    """One session's share of the files, said to smbclient as the session goes (see session.Conversation): each
+    file put under its temporary name with its time set, then, once the session said that went well, renamed
+    into place by the same session; a temporary file whose put or rename went wrong is deleted.
+
+    `renamed`: the paths now under their real name; `problems`: {path: messages} for the others;
+    `deleted`: paths whose temporary file is known gone (renamed or deleted)."""
+
+    AHEAD = 4  # files said ahead of the answers, so the session never waits for us
+
+    def __init__(self, paths, put_commands, rename_command, delete_command):
+        self.paths = paths
+        self.put_commands, self.rename_command, self.delete_command = put_commands, rename_command, delete_command
+        self.said = 0  # files whose put was written
+        self.ended = 0  # files with nothing more to say
+        self.pending = []  # messages since the last marker
+        self.renamed, self.deleted, self.problems = set(), set(), {}
+
+    def opening(self):
+        commands = [MARKER.format(START)]
+        for _ in range(min(self.AHEAD, len(self.paths))):
+            commands += self.next_put()
+        return commands if self.paths else [*commands, None]
+
+    def next_put(self):
+        index, self.said = self.said, self.said + 1
+        return [*self.put_commands(self.paths[index]), MARKER.format(f"p{index}")]
+
+    def hear(self, line):
+        marker = MARKER_LINE.search(line)
+        if not marker:
+            if not QUIET_LINES.match(line):
+                self.pending.append(line.strip())
+            return ()
+        said, self.pending = self.pending, []
+        if marker.group(1) == START:
+            return ()
+        step, index = marker.group(1)[0], int(marker.group(1)[1:])
+        commands = self.answer(step, self.paths[index], said, index)
+        if step == "p" and self.said < len(self.paths):
+            commands += self.next_put()
+        return commands + [None] if self.ended == len(self.paths) else commands
+
+    def answer(self, step, path, said, index):
+        """What to say after the put (p), the rename (r) or the delete (d) of one file went as `said` tells."""
+        if said and step in "pr":
+            self.problems[path] = said
+            return [self.delete_command(path), MARKER.format(f"d{index}")]
+        if step == "p":
+            return [self.rename_command(path), MARKER.format(f"r{index}")]
+        self.ended += 1
+        if step == "r":
+            self.renamed.add(path)
+        if step == "r" or not said:
+            self.deleted.add(path)
+        return []
+
+    def unfinished(self):
+        """The paths a broken session left: no answer yet, or an answer about the connection, not the file."""
+        return [path for path in self.paths if path not in self.renamed and
+                (path not in self.problems or any(status in problem for problem in self.problems[path]
+                                                  for status in UNREACHABLE))]

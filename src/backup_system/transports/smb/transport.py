@@ -1,25 +1,27 @@
-"""Sending to an SMB share: rsync to the mount point when mounted, else smbclient.
+"""Sending to an SMB share: rsync to the mount point when mounted, else smbclient (or rclone, method: rclone).
 
-With smbclient a job takes a handful of sessions whatever the size of the tree: one lists
-the remote tree (`recurse ON; ls`); one creates folders and clears leftovers; a few side
-by side upload each file under a temporary name and set its modification time; a listing
-checks the temporary files; a few sessions rename the complete ones into place; a last
-listing confirms. So neither an interrupted run nor a full disk ever leaves a truncated
-file under the real name.
+With smbclient a job lists the remote tree once, with up to `sessions` sessions side by side, while
+the local tree is scanned (see listing.TreeListing); creates the missing folders; then up to
+`sessions` sessions side by side each upload their share of the files: a put under a temporary
+name, the modification time set, and, once the session said both went well, a rename into place
+in the same session (see temporaries.Upload). A listing of only the folders that received files
+confirms them. So neither an interrupted run nor a full disk ever leaves a truncated file under
+the real name, and on a real network the round trips overlap instead of adding up.
 """
 
 import os
 import time
 
-from ...errors import NotFound, TransportError, Unreachable
+from ...errors import NotFound, Stalled, TimedOut, TransportError, Unreachable
 from ...localtree import folder_problem, scan
 from ...plan import needs_transfer
 from .. import Tally, Transport
-from .listing import RemoteFile
+from .listing import RemoteFile, TreeListing, parse_listing
 from .names import STRICT, TEMP_PREFIX, has_control_character, refusal, refusals, run_token, temp_name
 from .probe import name_rules
 from .session import (
     MARKER,
+    MARKER_LINE,
     START,
     Session,
     describe,
@@ -27,10 +29,11 @@ from .session import (
     problems_by_file,
     quoted,
     smb_path,
-    unfinished,
+    split_sections,
 )
-from .temporaries import TemporaryRecord
+from .temporaries import TemporaryRecord, Upload
 
+FILES_PER_SESSION = 8  # fewer files than this each: fewer sessions (one costs ~50 ms of CPU to start)
 MAX_COMMAND_BYTES = 8000  # smbclient reads its commands with fgets(8192): a longer line splits in two
 MOUNTS = "/proc/mounts"
 
@@ -56,6 +59,10 @@ class Smb(Transport):
 
     def send(self, job):
         """See Transport.send."""
+        if getattr(self.destination.options, "method", None) == "rclone":
+            from .via_rclone import send_via_rclone
+
+            return send_via_rclone(self.destination, job, self.log)
         target = parse_target(job.target)
         mount = self.mount_point(target)
         if mount is not None:
@@ -75,6 +82,12 @@ class Smb(Transport):
         except TransportError as error:
             error.outcome = error.outcome or smb_job.tally.outcome()
             raise
+
+    def reach(self, target):
+        """See Transport.reach."""
+        from .probe import reach
+
+        return reach(self.destination, target, self.log)
 
     def send_to_mount(self, job, target, mount):
         """rsync into the mounted share, with rsync's default options."""
@@ -101,7 +114,7 @@ class Smb(Transport):
 
 
 class SmbJob:
-    """One job through smbclient: list, compare, upload, confirm."""
+    """One job through smbclient: list (while scanning), compare, create folders, upload and rename, confirm."""
 
     def __init__(self, job, session, log):
         self.job = job
@@ -114,36 +127,52 @@ class SmbJob:
         self.record = TemporaryRecord(job.state_dir, job.target)
         self.recorded = self.record.names()  # temporary paths this tool made here and may have left
         self.refused_folders = []  # folders whose mkdir the server refused (permission denied), parents first
+        # size: the name and size are enough (the script this tool replaced); size_and_time: the time must match too
+        self.compare = getattr(self.options, "compare", "size_and_time")
 
     def run(self):
+        listing = TreeListing(self.session, self.options.sessions).start()  # while the local tree is scanned
         local, skipped = scan(self.job.source.path, self.job.source.exclude)
         if self.job.only_paths is not None:
             local, skipped = only(self.job.only_paths, local, skipped)
         for path, reason in skipped:
             self.fail(path, reason)
+        remote, remote_folders = listing.result()
         rules = self.name_rules()
-        for path, reason in [*refusals(local, rules), *self.too_long(local)]:
-            self.fail(path, reason)
-            del local[path]
-        remote, remote_folders = self.session.listing()
         leftovers = sorted(path for path in self.recorded if path in remote or path in remote_folders)
-        to_send = [path for path in local if needs_transfer(local[path], remote.get(path))]
+        to_send = [path for path in local if self.needs_sending(local[path], remote.get(path))]
+        refused = [*refusals(local, rules, among=to_send), *self.too_long(to_send)]  # only what is to be sent
+        for path, reason in refused:
+            self.fail(path, reason)
+        refused_paths = {path for path, _ in refused}
+        to_send = [path for path in to_send if path not in refused_paths]
         if self.job.dry_run:
             self.tally.sent = {path: local[path].size for path in to_send}
-            self.tally.unchanged = len(local) - len(to_send)
+            self.tally.unchanged = len(local) - len(to_send) - len(refused_paths)
             if leftovers:
                 self.log.info(f"would remove {len(leftovers)} temporary files left by an interrupted run")
             return self.tally.outcome()
         if to_send or leftovers:
-            self.prepare(to_send, remote_folders, leftovers)
+            self.prepare(to_send, remote_folders, leftovers, target_listed=bool(remote or remote_folders))
             reasons = self.upload(to_send, local, remote)
-            remote, remote_folders = self.session.listing()
-            self.confirm(to_send, local, remote, reasons)
-        self.clean_up(remote, remote_folders)
-        self.tally.unchanged = len(local) - len(to_send)
+            remote.update(self.confirm(to_send, local, reasons))
+        self.clean_up(leftovers)
+        self.tally.unchanged = len(local) - len(to_send) - len(refused_paths)
         if self.options.remove_from_local:
             self.remove_confirmed(local, remote)
         return self.tally.outcome()
+
+    def needs_sending(self, file, remote):
+        """The --update rule; with `compare: size` a copy of the same size on the server is the same file."""
+        if self.compare == "size" and remote is not None and remote.size == file.size:
+            return False
+        return needs_transfer(file, remote)
+
+    def is_on_server(self, file, remote):
+        """The server's copy is this file: same size and time (with `compare: size`, same size)."""
+        if remote is None or remote.size != file.size:
+            return False
+        return self.compare == "size" or remote.mtime == int(file.mtime)
 
     def name_rules(self):
         """Which names the share keeps: asked of the server with `names: server` (not in a dry run, which
@@ -158,10 +187,10 @@ class SmbJob:
     def temp(self, path):
         return temp_name(path, self.token)
 
-    def too_long(self, local):
+    def too_long(self, paths):
         """(path, reason) for each file whose put or rename would not fit on one smbclient command line."""
         found = []
-        for path in local:
+        for path in paths:
             lines = (self.put_line(path), self.rename_line(path))
             if max(len(line.encode("utf-8", "surrogateescape")) for line in lines) > MAX_COMMAND_BYTES:
                 found.append((path, f"its path is too long for smbclient's command line ({MAX_COMMAND_BYTES} bytes)"))
@@ -171,37 +200,55 @@ class SmbJob:
         """Upload a local file under its temporary name."""
         return f"put {quoted(os.path.join(self.job.source.path, path))} {quoted(smb_path(self.folder, self.temp(path)))}"
 
-    def rename_line(self, path):
-        """Move a complete upload to its real name."""
-        return f"rename {quoted(smb_path(self.folder, self.temp(path)))} {quoted(smb_path(self.folder, path))} -f"
+    def rename_line(self, path, replace=True):
+        """Move a complete upload to its real name: over the copy there (replace), or only if the name is still
+        free (a file someone made there during the run is kept)."""
+        rename = f"rename {quoted(smb_path(self.folder, self.temp(path)))} {quoted(smb_path(self.folder, path))}"
+        return f"{rename} -f" if replace else rename
 
     def fail(self, path, reason):
         self.tally.failures.append((path, reason))
         self.log.warning(f"not sent: {path}: {reason}")
 
-    def prepare(self, to_send, remote_folders, leftovers):
-        """Create missing folders, parents first, and delete what an interrupted run of ours left (recorded)."""
+    def prepare(self, to_send, remote_folders, leftovers, target_listed):
+        """Create missing folders, parents first, and delete what an interrupted run of ours left (recorded).
+
+        The target folder's own chain first when the listing found nothing there (it may be missing), then the
+        missing folders under it, each top-level folder's in one session, up to `sessions` side by side."""
         needed = set()
         for path in to_send:
             parts = path.split("/")[:-1]
             needed.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
         missing = sorted(needed - remote_folders, key=lambda folder: (folder.count("/"), folder))
-        top = self.folder.split("/") if self.folder else []
-        folders = ["/".join(top[:depth]) for depth in range(1, len(top) + 1)]
-        folders += ["/".join(part for part in (self.folder, folder) if part) for folder in missing]
-        commands = [MARKER.format(START)]
-        for index, folder in enumerate(folders):  # a marker after each mkdir tells which one was refused
-            commands += [f"mkdir {quoted(smb_path(folder))}", MARKER.format(index)]
-        commands += [f"{'deltree' if path in remote_folders else 'del'} {quoted(smb_path(self.folder, path))}"
-                     for path in leftovers]
+        top = self.folder.split("/") if self.folder and not target_listed else []
+        chain = ["/".join(top[:depth]) for depth in range(1, len(top) + 1)]
+        tops = sorted({folder.split("/")[0] for folder in missing})
+        groups = [[folder for folder in missing if folder.split("/")[0] in tops[index::self.options.sessions]]
+                  for index in range(min(self.options.sessions, len(tops)))] or [[]]
         if leftovers:
             self.log.info(f"removing {len(leftovers)} temporary files left by an interrupted run")
-        problems = problems_by_file(self.session.run(commands), folders)
-        self.refused_folders = [folder for folder in folders
-                                if any("NT_STATUS_ACCESS_DENIED" in problem for problem in problems.get(folder, ()))]
+        deletes = [f"{'deltree' if path in remote_folders else 'del'} {quoted(smb_path(self.folder, path))}"
+                   for path in leftovers]
+        refused = self.make_folders(chain, []) if chain else []
+        jobs = [([smb_path_join(self.folder, folder) for folder in group], deletes if index == 0 else [])
+                for index, group in enumerate(groups)]
+        for found in self.in_parallel([job for job in jobs if job != ([], [])], lambda job: self.make_folders(*job)):
+            refused += found
+        self.refused_folders = refused
+
+    def make_folders(self, folders, then):
+        """mkdir each folder (a marker after each tells which one the server refused), then the commands `then`;
+        the folders refused for want of permission."""
+        commands = [MARKER.format(START)]
+        for index, folder in enumerate(folders):
+            commands += [f"mkdir {quoted(smb_path(folder))}", MARKER.format(index)]
+        problems = problems_by_file(self.session.run([*commands, *then]), folders)
+        return [folder for folder in folders
+                if any("NT_STATUS_ACCESS_DENIED" in problem for problem in problems.get(folder, ()))]
 
     def upload(self, to_send, local, remote):
-        """Put each file under its temporary name, then rename the complete ones; {path: problems}."""
+        """Each file put under its temporary name with its time set, and renamed into place by the same session
+        once it said the put went well, over up to `sessions` sessions side by side; {path: problems}."""
         self.recorded |= {self.temp(path) for path in to_send}
         self.record.write(self.recorded)  # before the first put: every temporary name is ours to clean up
 
@@ -209,23 +256,59 @@ class SmbJob:
             temp = quoted(smb_path(self.folder, self.temp(path)))
             return [self.put_line(path), f"utimes {temp} -1 -1 {utimes_stamp(local[path].mtime)} -1"]
 
-        reasons = {path: self.explain_put(path, problems) for path, problems in self.in_sessions(to_send, put).items()}
-        listed, _ = self.session.listing()
-        complete = [path for path in to_send
-                    if listed.get(self.temp(path)) == RemoteFile(local[path].size, int(local[path].mtime))]
-        for path in set(to_send) - set(complete):
-            reasons.setdefault(path, ["the upload did not complete"])
-        for path in changed_meanwhile(complete, local, remote, listed):
-            reasons.setdefault(path, ["changed on the server during this run and newer there: kept the server's copy"])
+        def upload(paths):
+            return Upload(paths, put, lambda path: self.rename_line(path, replace=path in remote),
+                          lambda path: f"del {quoted(smb_path(self.folder, self.temp(path)))}")
 
-        def finish(path):
-            if path in reasons:  # a failed put may leave a truncated temporary file
-                return [f"del {quoted(smb_path(self.folder, self.temp(path)))}"] if self.temp(path) in listed else []
-            return [self.rename_line(path)]
+        reasons, done = {}, set()
+        shares = self.shares(to_send)
+        results = self.in_parallel(shares, lambda share: self.upload_share(share, upload)) if shares else []
+        for problems, gone in results:
+            reasons.update(problems)
+            done |= gone
+        self.recorded -= {self.temp(path) for path in done}  # renamed or deleted: nothing of ours left there
+        return {path: self.explain_put(path, problems) for path, problems in reasons.items()}
 
-        for path, problems in self.in_sessions(to_send, finish).items():
-            reasons.setdefault(path, problems)
-        return reasons
+    def upload_share(self, paths, upload, retry=True):
+        """({path: problems}, {paths whose temporary file is gone}) for one session's share of the files; a
+        session whose connection breaks is followed by one more for the files it did not finish."""
+        conversation = upload(paths)
+        try:
+            self.session.converse(conversation, doing="uploading files")
+        except (Stalled, TimedOut):
+            raise  # the server stopped answering: every other session waits as long; the job fails
+        except Unreachable as error:
+            rest = conversation.unfinished()
+            if not retry or not any(MARKER_LINE.search(line) for line in getattr(error, "lines", None) or ()):
+                if not retry and not conversation.renamed and not conversation.problems:
+                    raise  # the session that tried again could not even connect: the server is gone
+                return {**conversation.problems, **{path: [str(error)] for path in rest}}, conversation.deleted
+            self.log.warning(f"{error}; trying the {len(rest)} files that session did not finish once more")
+            problems, gone = self.upload_share(rest, upload, retry=False)
+            kept = {path: found for path, found in conversation.problems.items() if path not in rest}
+            return {**kept, **problems}, conversation.deleted | gone
+        except TransportError as error:
+            return {path: [str(error)] for path in paths if path not in conversation.renamed}, conversation.deleted
+        return conversation.problems, conversation.deleted
+
+    def shares(self, paths):
+        """The paths split over the sessions: each session's files of a folder together, in folder order."""
+        if not paths:
+            return []
+        count = max(1, min(self.options.sessions, -(-len(paths) // FILES_PER_SESSION)))
+        ordered = sorted(paths, key=lambda path: (path.rpartition("/")[0], path))
+        size = -(-len(ordered) // count)
+        return [ordered[index:index + size] for index in range(0, len(ordered), size)] or [[]]
+
+    @staticmethod
+    def in_parallel(items, work):
+        """[work(item) for item in items], side by side."""
+        if len(items) <= 1:
+            return [work(item) for item in items]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(items)) as pool:
+            return list(pool.map(work, items))
 
     def explain_put(self, path, problems):
         """A put refused by name is our temporary name being refused (the real name comes at the rename); a put
@@ -242,86 +325,79 @@ class SmbJob:
                     f"the share's `veto files` setting probably matches it; allow names starting with {TEMP_PREFIX}"]
         return problems
 
-    def in_sessions(self, paths, commands_for):
-        """Run each path's commands, spread over up to `sessions` smbclient sessions side by side."""
-        count = max(1, min(self.options.sessions, len(paths) // 50))
-        shares = [paths[index::count] for index in range(count)]
-        if count == 1:
-            return self.in_one_session(shares[0], commands_for)
-        from concurrent.futures import ThreadPoolExecutor
-
-        reasons = {}
-        with ThreadPoolExecutor(count) as pool:
-            for found in pool.map(lambda share: self.in_one_session(share, commands_for), shares):
-                reasons.update(found)
-        return reasons
-
-    def in_one_session(self, paths, commands_for, retry=True):
-        """{path: problems} for the paths' commands in one session; a session whose connection breaks is
-        followed by one more for the files it did not finish, so one lost connection fails no other file."""
-        commands = [MARKER.format(START)]
-        for index, path in enumerate(paths):
-            commands += [*commands_for(path), MARKER.format(index)]
-        try:
-            return problems_by_file(self.session.run(commands), paths)
-        except Unreachable as error:
-            lines = getattr(error, "lines", None)
-            if not retry or lines is None:
-                return {path: [str(error)] for path in paths}
-            rest = unfinished(lines, paths)
-            self.log.warning(f"{error}; trying the {len(rest)} files that session did not finish once more")
-            problems = {path: found for path, found in problems_by_file(lines, paths).items() if path not in rest}
-            return {**problems, **self.in_one_session(rest, commands_for, retry=False)}
-        except TransportError as error:  # the session broke: the next listing tells what arrived
-            return {path: [str(error)] for path in paths}
-
-    def clean_up(self, remote, remote_folders):
-        """Delete the temporary files of ours the latest listing still shows (a rename the server refused);
-        keep in the record only those, until a listing shows them gone."""
-        still_there = {path for path in self.recorded if path in remote or path in remote_folders}
-        files = sorted(path for path in still_there if path in remote)
-        if files:
-            self.session.run([f"del {quoted(smb_path(self.folder, path))}" for path in files])
-        if still_there != self.recorded:
+    def clean_up(self, leftovers):
+        """Keep in the record only the temporary names that may still be on the server: this run's whose file was
+        neither renamed nor deleted, and none of the leftovers prepare() deleted."""
+        still_there = self.recorded - set(leftovers)
+        if still_there != self.record.names():
             self.record.write(still_there)
         self.recorded = still_there
 
-    def confirm(self, to_send, local, remote, reasons):
-        """A file counts as sent when a fresh listing shows it with the local size and time."""
+    def confirm(self, to_send, local, reasons):
+        """A file counts as sent when a listing of the folders that received files shows it with the local size
+        and time; returns that listing's files, {path: RemoteFile}."""
+        folders = sorted({path.rpartition("/")[0] for path in to_send if path not in reasons})
+        groups = [folders[index::self.options.sessions] for index in range(min(self.options.sessions, len(folders)))]
+        listed = {}
+        for found in self.in_parallel(groups, self.list_folders) if groups else ():
+            listed.update(found)
         for path in to_send:
-            arrived = remote.get(path)
-            if arrived is not None and arrived == RemoteFile(local[path].size, int(local[path].mtime)):
+            arrived, expected = listed.get(path), RemoteFile(local[path].size, int(local[path].mtime))
+            if arrived == expected:
                 self.tally.sent[path] = local[path].size
                 self.log.debug(f"sent {path}")
+            elif arrived is not None and arrived.mtime > expected.mtime and path not in reasons:
+                self.fail(path, "changed on the server during this run and newer there: kept the server's copy")
             else:
-                self.fail(path, describe(reasons.get(path)) or "not on the server after the upload")
+                self.fail(path, self.reason(path, reasons.get(path), arrived))
+        return listed
+
+    def reason(self, path, problems, arrived):
+        if problems and any("NT_STATUS_OBJECT_NAME_COLLISION" in problem for problem in problems) and arrived:
+            return "made on the server during this run: kept the server's copy"
+        return describe(problems) or "not on the server after the upload"
+
+    def list_folders(self, folders):
+        """{path: RemoteFile} of the files in these folders (not below them), in one session."""
+        lines = self.session.listing_lines([smb_path(self.folder, f"{folder}/*" if folder else "*")
+                                            for folder in folders], recurse=False)
+        headed = []
+        for folder, section in zip(folders, split_sections(lines, len(folders)), strict=True):
+            headed += ["\\" + smb_path(self.folder, folder), *section]
+        return parse_listing(headed, self.folder)[0]
 
     def remove_confirmed(self, local, remote):
-        """Delete local files whose server copy the latest listing shows with the same size and time."""
-        removed = 0
+        """Delete local files whose server copy the latest listing shows as this file (see is_on_server)."""
+        removed, other_time = 0, 0
         for path, file in local.items():
-            if remote.get(path) != RemoteFile(file.size, int(file.mtime)):
+            if not self.is_on_server(file, remote.get(path)):
+                other_time += remote.get(path) is not None and remote[path].size == file.size
                 continue
-            full = os.path.join(self.job.source.path, path)
-            try:
-                now = os.stat(full)
-                if (now.st_size, now.st_mtime) != (file.size, file.mtime):
-                    self.log.warning(f"kept: {path}: changed here since it was sent")
-                    continue
-                os.remove(full)
-            except OSError as error:
-                self.log.warning(f"kept: {path}: cannot remove it: {error.strerror}")
-                continue
-            self.log.info(f"removed from local: {path}")
-            removed += 1
+            removed += self.remove_local(path, file)
         self.log.info(f"removed {removed} local files confirmed on the server (remove_from_local)")
+        if other_time:
+            self.log.warning(f"kept locally: {other_time} files whose copy on the server has another modification "
+                             f"time (compare: size to accept them)")
         self.tally.removed = removed
 
+    def remove_local(self, path, file):
+        """Delete one local file unless it changed since the scan; 1 when removed, else 0."""
+        full = os.path.join(self.job.source.path, path)
+        try:
+            now = os.stat(full)
+            if (now.st_size, now.st_mtime) != (file.size, file.mtime):
+                self.log.warning(f"kept: {path}: changed here since it was sent")
+                return 0
+            os.remove(full)
+        except OSError as error:
+            self.log.warning(f"kept: {path}: cannot remove it: {error.strerror}")
+            return 0
+        self.log.info(f"removed from local: {path}")
+        return 1
 
-def changed_meanwhile(paths, local, remote, listed):
-    """The paths whose server copy changed since the first listing and is now newer than ours (--update)."""
-    return [path for path in paths if listed.get(path) is not None and listed.get(path) != remote.get(path)
-            and not needs_transfer(local[path], listed[path])]
+
+def smb_path_join(folder, relative):
+    return "/".join(part for part in (folder, relative) if part)
 
 
 def only(paths, local, skipped):

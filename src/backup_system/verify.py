@@ -1,0 +1,99 @@
+"""verify: does each destination hold what its manifest says?
+
+Plain verify compares the destination's listing (presence, size, modification time) with the manifest
+the backup wrote there (manifest.py): every file missing, changed or unexpected is named. `full` reads
+every file back and compares SHA-256, which catches a same-size change that a listing cannot see (an
+SMB share has no checksums); `sample` reads back N random files plus the newest of each job. Reading
+back goes through the transport's fetch into a temporary folder that is removed afterwards; cold
+storage (S3 Deep Archive, Glacier) is never read back unless allowed.
+"""
+
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections import namedtuple
+
+from . import manifest
+from .errors import BackupError
+
+MTIME_SLACK = 1  # seconds: SMB and FAT keep times to the second or two; rsync and rclone compare likewise
+
+Checked = namedtuple("Checked", "destination source target files missing changed unexpected error")
+Checked.__doc__ = ("One job verified: files in its manifest, and the paths missing at the destination, changed "
+                   "there ((path, how)), and there but not in the manifest; or why it could not be verified.")
+
+
+def verify_job(transport, job, full=False, sample=0, allow_cold=False, rng=random):
+    """Check one job's destination against its manifest; a Checked."""
+    name = (job.destination.name, job.source.name, job.target)
+    try:
+        expected = read_manifest(transport, job.target)
+        if expected is None:
+            return Checked(*name, 0, (), (), (), "no manifest at the destination yet: the next backup that sends "
+                                                 "a file writes it")
+        listed = {item.path: item for item in transport.list_files(job.target) or ()
+                  if not item.path.startswith(manifest.FOLDER + "/")}
+        missing = tuple(sorted(path for path in expected if path not in listed))
+        unexpected = tuple(sorted(path for path in listed if path not in expected))
+        changed = [(path, how) for path in sorted(expected) if path in listed
+                   for how in [difference(expected[path], listed[path])] if how]
+        read_back = chosen_for_reading(expected, listed, full, sample, rng)
+        if read_back and transport.cold() and not allow_cold:
+            raise BackupError("its files are in cold storage (Deep Archive, Glacier): reading them back costs a "
+                              "restore request; add --allow-cold to read them anyway")
+        changed += hashed_differences(transport, job.target, read_back, expected)
+    except BackupError as error:
+        return Checked(*name, 0, (), (), (), str(error))
+    return Checked(*name, len(expected), missing, tuple(sorted(changed)), unexpected, None)
+
+
+def read_manifest(transport, target):
+    """The manifest at the destination as {path: Entry}, or None when there is none."""
+    folder = f"{target.rstrip('/')}/{manifest.FOLDER}"
+    with tempfile.TemporaryDirectory(prefix="backup_system-verify-") as into:
+        fetched, _ = transport.fetch(folder, [manifest.NAME], into)
+        if manifest.NAME not in fetched:
+            return None
+        return manifest.read(os.path.join(into, manifest.NAME))
+
+
+def difference(entry, listed):
+    """How a listed file differs from its manifest entry, or None."""
+    if listed.link is not None:
+        return f"a symbolic link there (to {listed.link})"
+    if listed.size != entry.size:
+        return f"size {listed.size} there, {entry.size} in the manifest"
+    if abs(listed.mtime - entry.mtime) > MTIME_SLACK:
+        return (f"modified {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(listed.mtime))} there, "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(entry.mtime))} in the manifest")
+    return None
+
+
+def chosen_for_reading(expected, listed, full, sample, rng):
+    """The paths to read back: all (full), or N at random plus the newest; only files present there."""
+    present = sorted(path for path in expected if path in listed and listed[path].link is None)
+    if full or not present:
+        return present if full else []
+    if not sample:
+        return []
+    newest = max(present, key=lambda path: expected[path].mtime)
+    others = [path for path in present if path != newest]
+    return sorted({newest, *rng.sample(others, min(max(sample - 1, 0), len(others)))}) if sample else []
+
+
+def hashed_differences(transport, target, paths, expected):
+    """(path, how) for each file read back whose SHA-256 is not the manifest's."""
+    if not paths:
+        return []
+    into = tempfile.mkdtemp(prefix="backup_system-verify-")
+    try:
+        fetched, failed = transport.fetch(target, paths, into)
+        found = [(path, f"could not be read back: {reason}") for path, reason in failed]
+        for path in paths:
+            if path in fetched and manifest.sha256(os.path.join(into, path)) != expected[path].sha256:
+                found.append((path, "its content differs from the manifest (SHA-256)"))
+        return found
+    finally:
+        shutil.rmtree(into, ignore_errors=True)
