@@ -38,7 +38,7 @@ def locate(config, path):
 
 def copies_of(transport, job, relative):
     """Every copy of one file at one job's destination, oldest first, the live one last."""
-    from .restore import kept_copies
+    from .restoring import kept_copies
 
     folder, _, name = relative.rpartition("/")
     live_folder = f"{job.target.rstrip('/')}/{folder}" if folder else job.target

@@ -102,3 +102,18 @@ def test_a_restore_killed_midway_leaves_no_file_cut_short_under_its_name(lab):
     assert again.returncode == 0, again.stdout + again.stderr
     assert tree(restored / "csvs") == tree(lab.path("data/csvs"))
     assert sorted(os.listdir(restored)) == ["csvs"]  # the interrupted restore's staging folder is gone too
+
+
+def test_a_notebook_restores_with_the_same_words_and_sees_a_table(lab):
+    from backup_system import restore
+
+    lab.write("data/csvs/a.csv", "1\n", mtime=OLD)
+    lab.write("data/csvs/b.txt", "b\n", mtime=OLD)
+    lab.write_backups({"disk": {"base_path": "../backups"}}, sources={"csvs": {"path": "../data/csvs"}})
+    assert lab.run().returncode == 0
+
+    record = restore(str(lab.config), from_="disk", to=str(lab.path("restored")), at="now", paths="*.csv")
+
+    assert record.ok and [job.sent for job in record.jobs] == [("a.csv",)]
+    assert tree(lab.path("restored")) == {"csvs/a.csv": b"1\n"}
+    assert "<table>" in record._repr_html_()

@@ -2,7 +2,7 @@
 
 import time
 
-from backup_system.restore import Copy, as_of, kept_copies, unsafe_name
+from backup_system.restoring import Copy, as_of, kept_copies, unsafe_name
 from backup_system.times import parse_at
 from backup_system.transports import Listed
 

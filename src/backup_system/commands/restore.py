@@ -31,7 +31,7 @@ def parser():
 def main(args):
     """Restore as the options say; print the summary (or JSON); exit 1 when a file could not be restored."""
     from .. import log as logs
-    from ..restore import run_restore
+    from ..restoring import run_restore
     from ..times import parse_at
 
     at = None

@@ -283,6 +283,20 @@ def run_restore(config=None, *, from_, to, at=None, source=None, paths=(), dry_r
                      tuple(records), (), (), False, None)
 
 
+def restore(config=None, *, from_, to, at=None, source=None, paths=(), dry_run=False, force=False):
+    """From Python (a notebook): run_restore, with `at` also as people write it ("yesterday", "3d",
+    "2026-11-30T14:00") and `paths` also as one glob; the RunRecord shows as a table in Jupyter."""
+    if isinstance(at, str):
+        from .times import parse_at
+
+        moment = parse_at(at)
+        if moment is None:
+            raise ConfigError(f"at={at!r}: not a time; give an ISO date or time, now, yesterday, or e.g. 3d, 12h")
+        at = moment
+    return run_restore(config, from_=from_, to=to, at=at, source=source,
+                       paths=(paths,) if isinstance(paths, str) else tuple(paths), dry_run=dry_run, force=force)
+
+
 def restore_one(job, transport, at, paths, to, log):
     from .record import JobRecord
 
