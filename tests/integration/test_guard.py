@@ -5,7 +5,6 @@ A mirror to a local rclone remote (the guard sits before every transport; mirror
 
 import time
 
-from backup_system import run_backup
 from tests.conftest import job_of, tree
 from tests.integration.rclone_servers import write_rclone_conf
 
@@ -59,12 +58,23 @@ def test_a_source_that_lost_most_of_its_files_is_refused_until_forced(lab):
     assert "holds 1 file, 75% fewer than the 4 at the last successful run (max_shrink: 50%)" in job["error"]
     assert len(tree(lab.path("backups/box/csvs"))) == 4
 
-    forced = run_backup(str(lab.config), force=True, progress=False)
-    assert forced.exit_code == 0
+    forced = lab.run("--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
     assert list(tree(lab.path("backups/box/csvs"))) == ["run0.csv"]
 
     # the forced run is the new yardstick: the next plain run goes through
     assert lab.run().returncode == 0
+
+
+def test_a_notebook_forces_the_same_way(lab):
+    from backup_system import run_backup
+
+    mirror_lab(lab)
+    lab.path("data/csvs").rename(lab.path("data/elsewhere"))
+    lab.write("data/csvs/only.csv", "1\n")
+    assert run_backup(str(lab.config), progress=False).exit_code == 1
+    assert run_backup(str(lab.config), force=True, progress=False).exit_code == 0
+    assert list(tree(lab.path("backups/box/csvs"))) == ["only.csv"]
 
 
 def test_a_source_that_lost_a_few_files_is_mirrored(lab):

@@ -39,6 +39,8 @@ def add_arguments(parser):
                         help="send only the files that failed in each job's last run (see: history)")
     parser.add_argument("--notify", action="store_true",
                         help="send the config's notices in a dry run too (a real run always sends them)")
+    parser.add_argument("--force", action="store_true",
+                        help="run a mirror whose source looks vanished or much smaller than last time (see max_shrink)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON on stdout, nothing else")
 
 
@@ -67,7 +69,7 @@ def run_backup_for(args, config=None, trigger=None, pipeline=None):
     return run_backup(config or args.config, only=args.only, dry_run=args.dry_run, compress=args.compress,
                       console_level=console_level(args), progress=not args.json,
                       trigger=trigger or default_trigger(), pipeline=pipeline, retry_failed=args.retry_failed,
-                      notify=True if args.notify else None)
+                      notify=True if args.notify else None, force=args.force)
 
 
 def refuse_comma_lists(only, config):
