@@ -29,12 +29,12 @@ def verify_job(transport, job, full=False, sample=0, allow_cold=False, rng=rando
     """Check one job's destination against its manifest; a Checked."""
     name = (job.destination.name, job.source.name, job.target)
     try:
-        expected = read_manifest(transport, job.target)
+        expected, listing = both(lambda: read_manifest(transport, job.target),
+                                 lambda: transport.list_files(job.target))
         if expected is None:
             return Checked(*name, 0, (), (), (), "no manifest at the destination yet: the next backup that sends "
                                                  "a file writes it")
-        listed = {item.path: item for item in transport.list_files(job.target) or ()
-                  if not item.path.startswith(manifest.FOLDER + "/")}
+        listed = {item.path: item for item in listing or () if not item.path.startswith(manifest.FOLDER + "/")}
         missing = tuple(sorted(path for path in expected if path not in listed))
         unexpected = tuple(sorted(path for path in listed if path not in expected))
         changed = [(path, how) for path in sorted(expected) if path in listed
@@ -47,6 +47,16 @@ def verify_job(transport, job, full=False, sample=0, allow_cold=False, rng=rando
     except BackupError as error:
         return Checked(*name, 0, (), (), (), str(error))
     return Checked(*name, len(expected), missing, tuple(sorted(changed)), unexpected, None)
+
+
+def both(first, second):
+    """The results of two calls run side by side (each its own connection: the manifest's fetch and the listing
+    overlap instead of queueing); the first error raised, if any."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(first), pool.submit(second)]
+        return tuple(future.result() for future in futures)
 
 
 def read_manifest(transport, target):
