@@ -13,6 +13,8 @@ Scenarios (see bench/README.md):
   no-change     the share is up to date: `scripts/backup_system.py -q` against one smbclient
                 session `recurse ON; ls` of the same remote folder, timed alternately; plus one
                 smbclient process per folder, timed once on a sample and extrapolated.
+  changed       the share is up to date, then CHANGED files (default 100) get new contents and times before
+                each timed run: ours (default and each `sessions: S`) against rclone's smb backend.
   first upload  the remote folder is empty: a full upload by ours (default sessions, and each
                 `sessions: S`) against ONE smbclient session that runs mkdir, put and utimes for
                 everything, timed alternately; plus one smbclient process per file, timed once on
@@ -43,6 +45,7 @@ UPLOAD_GOAL = 1.3
 FILE_BODY = b"x" * 1023 + b"\n"  # 1 KiB
 BASE_FOLDER = "lab"  # base_path is smb://127.0.0.1/backup/lab ...
 REMOTE_FOLDER = "lab/data"  # ... and the source `data` lands in lab/data
+SETTLE = 0.5  # seconds between timed runs: the run after rclone's (16 connections closing) was ~10% slower
 FOLDER_SAMPLE = 50
 FILE_SAMPLE = 100
 LISTED_FILE = re.compile(r"^  f\d+\.txt +A +\d+  ", re.MULTILINE)  # a file's line in a smbclient `ls`
@@ -67,7 +70,9 @@ def parse_args():
     parser.add_argument("--files", type=int, default=10_000, help="files of 1 KB in the tree (default 10000)")
     parser.add_argument("--folders", type=int, default=1_000, help="folders they are spread over (default 1000)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each command (default 5)")
-    parser.add_argument("--scenario", choices=("nochange", "upload", "all"), default="all")
+    parser.add_argument("--scenario", default="all",
+                        help="nochange, changed, upload, or several joined by commas (default all)")
+    parser.add_argument("--changed", type=int, default=100, help="files changed before each run of `changed`")
     parser.add_argument("--sessions", default="1,2,4,8,16",
                         help="comma-separated `sessions` values to time ours with (default 1,2,4,8,16)")
     parser.add_argument("--round-trip", type=float, default=0.0,
@@ -75,6 +80,9 @@ def parse_args():
     parser.add_argument("--no-rclone", action="store_true", help="leave out rclone's smb backend")
     args = parser.parse_args()
     args.sessions = [int(value) for value in args.sessions.split(",") if value.strip()]
+    args.scenario = {"nochange", "changed", "upload"} if args.scenario == "all" else set(args.scenario.split(","))
+    if not args.scenario <= {"nochange", "changed", "upload"}:
+        parser.error(f"--scenario: {','.join(sorted(args.scenario))}: choose among nochange, changed, upload, all")
     return args
 
 
@@ -145,6 +153,7 @@ def timers(commands, before_each=None):
     def timer(command):
         if before_each:
             before_each()
+        time.sleep(SETTLE)  # the previous run's server processes finish exiting before this one is timed
         completed = []
         took = seconds(lambda: completed.append(run(command["argv"], env=command.get("env"),
                                                     stdin_text=command.get("stdin"))))
@@ -219,6 +228,49 @@ def check_listing(completed, files):
     listed = len(LISTED_FILE.findall(completed.stdout))
     if listed != files:
         raise SystemExit(f"bench: the bare listing shows {listed} files, expected {files}")
+
+
+# --- scenario 1b: some files changed --------------------------------------------------------------
+
+def changed_scenario(server, config, source, paths, repeat, count, commands):
+    """Before each timed run `count` files (spread over the tree) get new contents and a newer time; each side
+    then sends them. Run after the no-change scenario (the share is up to date)."""
+    chosen = sample(paths, count)
+    rounds = [0]
+
+    def change():
+        rounds[0] += 1
+        stamp = time.time() + 10 * rounds[0]  # newer than any copy on the share, a new second each time
+        for path in chosen:
+            full = os.path.join(source, path)
+            with open(full, "wb") as stream:
+                stream.write(FILE_BODY[:-2] + str(rounds[0] % 10).encode() + b"\n")
+            os.utime(full, (stamp, stamp))
+
+    def check(label):
+        def checked(completed):
+            if label.startswith("ours") and "--json" in commands[label]["argv"]:
+                report = json.loads(completed.stdout)
+                sent = sum(job["files_sent"] for job in report["jobs"])
+                if not report["ok"] or sent != len(chosen):
+                    raise SystemExit(f"bench: {label} sent {sent} of {len(chosen)} changed files")
+        return checked
+
+    timed = {label: {**command, "check": check(label)} for label, command in commands.items()}
+    print(f"changed: timing {repeat} rounds of {len(chosen)} changed files, alternating ...", flush=True)
+    return time_alternately(timers(timed, before_each=change), repeat)
+
+
+def changed_rows(times, count):
+    rows = []
+    rclone = statistics.median(times["rclone --transfers 16"]) if "rclone --transfers 16" in times else None
+    for label in times:
+        median = statistics.median(times[label])
+        note = f"{median / rclone:.2f}x rclone" if rclone and not label.startswith("rclone") else ""
+        if label == "ours" and rclone:
+            note += " (goal <= 1.2x through the proxy)"
+        rows.append((f"{count} changed: {label}", times[label], note))
+    return rows
 
 
 # --- scenario 2: first upload ---------------------------------------------------------------------
@@ -350,14 +402,26 @@ def main():
             print(f"smbd on {server.host}:{server.port}, share folder {server.share_path('backup')}", flush=True)
             credentials = server.write_credentials(os.path.join(workdir, "bench.creds"))
             rows = []
-            if args.scenario in ("nochange", "all"):
+            if "nochange" in args.scenario:
                 config = write_config(workdir, server, credentials, "nochange")
                 extra = {f"ours, sessions: {sessions}": {"argv": ours_argv(write_config(
                     workdir, server, credentials, f"nochange_s{sessions}", sessions))} for sessions in args.sessions}
                 if not args.no_rclone:
                     extra["rclone --transfers 16"] = rclone_command(server, workdir, source)
                 rows += no_change_rows(*no_change_scenario(server, config, paths, folders, args.repeat, extra))
-            if args.scenario in ("upload", "all"):
+            if "changed" in args.scenario:
+                config = write_config(workdir, server, credentials, "nochange")
+                if "nochange" not in args.scenario:
+                    run(ours_argv(config))  # bring the share up to date
+                commands = {"ours": {"argv": [*ours_argv(config), "--json"]}}
+                for sessions in args.sessions:
+                    commands[f"ours, sessions: {sessions}"] = {"argv": [*ours_argv(write_config(
+                        workdir, server, credentials, f"nochange_s{sessions}", sessions)), "--json"]}
+                if not args.no_rclone:
+                    commands["rclone --transfers 16"] = rclone_command(server, workdir, source)
+                rows += changed_rows(changed_scenario(server, config, source, paths, args.repeat, args.changed,
+                                                      commands), args.changed)
+            if "upload" in args.scenario:
                 rows += upload_rows(*upload_scenario(server, workdir, credentials, source, paths, folders,
                                                      args.repeat, args.sessions, not args.no_rclone), args.sessions)
     finally:

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import job_of, tree
 from tests.integration.latency_proxy import LatencyProxy
 from tests.integration.smbd import SambaServer
-from tests.integration.test_smb_backup import on_server
+from tests.integration.test_smb_backup import on_server, smb_config
 
 ROUND_TRIP = 0.0023
 
@@ -74,3 +74,23 @@ def test_a_session_cut_mid_run_fails_only_its_files_and_the_next_run_sends_them(
     assert healed.returncode == 0, healed.stdout + healed.stderr
     assert sorted(job_of(healed, "smb", "csvs")["sent"]) == sorted(failed)
     assert tree(on_server(samba, "csvs")) == local  # and no temporary file left behind
+
+
+def test_top_level_folders_made_on_the_server_since_the_last_run_are_listed_not_overwritten(lab, samba):
+    older = time.time() - 100
+    for top in ("a", "b"):
+        lab.write(f"data/csvs/{top}/x.csv", f"{top}\n", mtime=older)
+    lab.write("data/results/r.txt", "r\n", mtime=older)
+    smb_config(lab, samba, sessions=2)
+    assert lab.run().returncode == 0  # the next run lists by this run's top-level folders: masks a*, b*
+    for top in ("ab", "c"):  # made by someone else: "ab" one of those masks covers, "c" none
+        lab.write(f"data/csvs/{top}/x.csv", "ours, older\n", mtime=older)
+        theirs = on_server(samba, "csvs") / top / "x.csv"
+        theirs.parent.mkdir()
+        theirs.write_text("theirs, newer\n")
+    result = lab.run("--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    job = job_of(result, "smb", "csvs")
+    assert (job["sent"], job["failures"], job["files_unchanged"]) == ([], [], 4)  # seen there, newer: kept
+    assert {path: content for path, content in tree(on_server(samba, "csvs")).items()} == {
+        "a/x.csv": b"a\n", "b/x.csv": b"b\n", "ab/x.csv": b"theirs, newer\n", "c/x.csv": b"theirs, newer\n"}

@@ -306,7 +306,7 @@ def test_an_smb_share_url_with_remote_dir_is_the_same_as_the_full_url(tmp_path):
                                          "      remote_dir: lab/Data\n      port: 4445\n"))
     smb = config.destinations["smb"]
     assert (smb.type, smb.base_path, smb.options.port, smb.options.sessions, smb.options.method) == (
-        "smb", "//server/share/lab/Data", 4445, 8, "auto")
+        "smb", "//server/share/lab/Data", 4445, 16, "auto")
 
 
 def test_rclone_settings_that_cannot_work_are_refused_at_load_time(tmp_path):

@@ -217,3 +217,77 @@ def test_listing_sections_are_split_at_our_markers_only():
 
     lines = ["  __backup_system_mark_0__        A   1  Mon Jan  1 00:00:05 2024", answer(0), "b", answer(1)]
     assert split_sections(lines, 3) == [[lines[0]], ["b"], []]
+
+
+def test_listing_masks_select_a_groups_top_level_folders_and_no_other_sessions():
+    from backup_system.transports.smb.listing import masks_for
+
+    names = [f"d{index:05d}" for index in range(1000)]
+    group, others = names[:63], names[63:]
+    masks, plain = masks_for(group, others)
+    assert plain == [] and len(masks) <= 10, masks
+
+    def covered(name):
+        return any(name.casefold().startswith(mask[:-1].casefold()) if mask.endswith("*")
+                   else name.casefold() == mask.casefold() for mask in masks)
+
+    assert all(covered(name) for name in group) and not any(covered(name) for name in others)
+    # a name that begins another's is matched whole; letter case never lets a mask reach another group
+    assert masks_for(["ab", "Data"], ["abc", "data2", "DATA3"]) == (["Data", "ab"], [])
+    assert masks_for(["a*b"], []) == ([], ["a*b"])  # a name a mask cannot hold is listed on its own
+
+
+def test_listing_groups_are_balanced_by_the_previous_runs_folder_counts():
+    from backup_system.transports.smb.listing import balanced_groups
+
+    counts = {"big": 64, **{f"s{index:02d}": 1 for index in range(64)}}
+    groups = balanced_groups(counts, 2)
+    assert groups[0] == ["big"] and len(groups) == 2  # the big tree alone, the 64 small ones together
+    assert balanced_groups({"a": 1, "b": 1}, 16) == [["a", "b"]]  # too few folders for more sessions
+
+
+def test_folder_counts_are_kept_per_target_and_a_bad_file_is_no_counts(tmp_path):
+    from backup_system.transports.smb.listing import FolderCounts
+
+    counts = FolderCounts(str(tmp_path), "smb://h/s/x")
+    assert counts.read() is None
+    counts.write({"a", "a/b", "a/b/c", "d"})
+    assert counts.read() == {"a": 3, "d": 1}
+    assert FolderCounts(str(tmp_path), "smb://h/s/y").read() is None
+    with open(counts.path, "w") as stream:
+        stream.write("{")
+    assert counts.read() is None
+
+
+def test_an_upload_session_makes_its_folders_first_and_lists_what_it_renamed_last():
+    from backup_system.transports.smb.temporaries import Upload
+
+    upload = Upload(["d/a.csv"], lambda path: [f"put {path}"], lambda path: f"rename {path}",
+                    lambda path: f"del {path}", folders=["x\\d"], list_command=lambda folder: f"ls {folder}")
+    opening = [command for command in upload.opening() if not command.startswith("lcd")]
+    assert opening == ['mkdir "x\\d"', "put d/a.csv"]
+    upload.hear(answer("start"))
+    upload.hear("NT_STATUS_ACCESS_DENIED making remote directory \\x\\d")
+    assert upload.hear(answer("m0")) == ()
+    upload.hear(answer("p0"))
+    closing = upload.hear(answer("r0"))
+    assert closing[0] == "ls d" and closing[-1] is None
+    line = "  a.csv                               A        4  Mon Jan  1 00:00:05 2024"
+    upload.hear(line)
+    upload.hear(answer("l0"))
+    assert upload.listed == {"d": [line]}
+    assert list(upload.folder_problems) == ["x\\d"]
+
+
+def test_sessions_follow_the_measured_round_trip_up_to_the_setting():
+    from backup_system.transports.smb.listing import sessions_for
+    from backup_system.transports.smb.session import round_trip
+
+    assert sessions_for(None, 16) == 16  # not measured: the setting
+    assert sessions_for(0.00007, 16) == 2  # loopback: one per core
+    assert sessions_for(0.0023, 16) == 16 and sessions_for(0.0012, 16) == 8 and sessions_for(0.0023, 4) == 4
+    assert sessions_for(0.010, 16) == 16 and sessions_for(0.00007, 1) == 1
+    marks = {"start": 1.0, **{f"e{index}": 1.01 + index * 0.003 for index in range(9)}}
+    marks["e1"] = marks["e2"]  # an answer our reader saw late counts for little
+    assert abs(round_trip(marks) - 0.003) < 1e-9
+    assert round_trip({"start": 1.0, "e0": 1.01}) is None

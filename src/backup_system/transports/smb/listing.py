@@ -2,14 +2,24 @@
 several sessions side by side.
 
 Listing costs about four round trips per folder, one folder after the other in a session: on a real
-network that, not the bytes, is the time. So the target folder is listed first (its files and its
-top-level folders), then the top-level folders are listed recursively by up to `sessions` sessions
-side by side, while the local tree is scanned.
+network that, not the bytes, is the time. So the top-level folders are shared out among up to
+`sessions` sessions side by side, while the local tree is scanned. Each `ls` command costs three
+round trips more (smbclient asks for the disk's free space after each), so a session lists its share
+with a few name masks (`ls "target\\d0001*"` with recurse on: the mask selects top-level folders, the
+recursion below them takes everything) rather than one `ls` per folder. The top-level names and how
+many folders each holds are kept in the job's state folder: the next run starts every session at
+once, balanced by those counts, while one of them lists the target folder itself to catch new names.
 """
 
+import bisect
+import hashlib
+import json
+import math
+import os
 import re
 import threading
 from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
 
 from ...locations import is_inside
 
@@ -54,16 +64,129 @@ def _utc_seconds(year, month, day, hour, minute, second):
     return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
 
 
-class TreeListing:
-    """The remote tree under the session's target folder, listed in a thread: start(), then result()."""
+FOLDERS_PER_SESSION = 16  # fewer folders than this each: fewer listing sessions (one costs ~20 round trips to start)
+# What smbclient and smbd spend here on one request, in seconds (bench/smb.py): while a request crosses the link
+# the CPUs serve others, so ~round trip / this many sessions keep them busy; fewer leave them waiting, more
+# only cost process starts (on loopback the round trip is below this: 2 sessions, one per core).
+REQUEST_COST = 0.00015
+FEWEST_SESSIONS = 2
 
-    def __init__(self, session, sessions):
+
+def sessions_for(round_trip, setting):
+    """How many sessions a link with this round trip (seconds; None: not measured) needs, at most `setting`."""
+    if round_trip is None:
+        return setting
+    return max(1, min(setting, max(FEWEST_SESSIONS, math.ceil(round_trip / REQUEST_COST))))
+
+
+WILDCARDS = set('*?<>"')  # what a mask cannot hold literally (SMB names never do; a Unix-side name might)
+
+
+class FolderCounts:
+    """{top-level folder: folders under it, itself included} of one target, as the last listing found them, kept
+    in the job's state folder so the next run shares the listing out at once and evenly."""
+
+    def __init__(self, state_dir, target):
+        digest = hashlib.blake2b(target.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
+        self.path = os.path.join(state_dir, f"smb-folder-counts-{digest}.json") if state_dir else None
+        self.round_trip = None  # seconds, as the run that wrote the counts measured it
+
+    def read(self):
+        """The counts, or None when there are none (first run, no state_dir, unreadable); sets round_trip."""
+        if self.path is None:
+            return None
+        try:
+            with open(self.path, encoding="utf-8", errors="surrogateescape") as stream:
+                kept = json.load(stream)
+            counts = {str(name): int(count) for name, count in kept["tops"].items()}
+            self.round_trip = float(kept["round_trip"]) if kept.get("round_trip") is not None else None
+            return counts
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def write(self, folders, round_trip=None):
+        """Count the folders of a listing by their top-level folder, beside the round trip the run measured;
+        a failure to write only costs speed."""
+        if self.path is None:
+            return
+        counts = {}
+        for folder in folders:
+            top = folder.split("/", 1)[0]
+            counts[top] = counts.get(top, 0) + 1
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            partial = f"{self.path}.partial"
+            with open(partial, "w", encoding="utf-8", errors="surrogateescape") as stream:
+                json.dump({"tops": counts, "round_trip": round_trip}, stream, ensure_ascii=False)
+            os.replace(partial, self.path)
+        except OSError:
+            pass
+
+
+def balanced_groups(counts, sessions):
+    """The top-level folders in name order (letter case ignored, so each group's masks stay few), cut into at
+    most `sessions` runs of about equal folder counts; never more groups than FOLDERS_PER_SESSION allows."""
+    tops = sorted(counts, key=lambda name: (name.casefold(), name))
+    total = sum(max(1, counts[top]) for top in tops)
+    count = max(1, min(sessions, len(tops), math.ceil(total / FOLDERS_PER_SESSION)))
+    groups, current, done = [], [], 0
+    for top in tops:
+        current.append(top)
+        done += max(1, counts[top])
+        if done >= total * (len(groups) + 1) / count and len(groups) < count - 1:
+            groups.append(current)
+            current = []
+    return [group for group in [*groups, current] if group]
+
+
+def masks_for(group, others):
+    """Name masks that match every name of `group` and, letter case ignored, none of `others` (names known to be
+    listed by another session): each name's shortest such prefix and a star, or the name itself when it is the
+    beginning of another's. Names a mask cannot hold come back apart, as the second value."""
+    folded = sorted(name.casefold() for name in others)
+
+    def taken(prefix):
+        at = bisect.bisect_left(folded, prefix)
+        return at < len(folded) and folded[at].startswith(prefix)
+
+    masks, plain = set(), []
+    for name in group:
+        if WILDCARDS & set(name):
+            plain.append(name)
+            continue
+        masks.add(next((name[:length] + "*" for length in range(1, len(name) + 1)
+                        if not taken(name[:length].casefold())), name))
+    kept = []  # a mask whose prefix a shorter kept mask already covers adds nothing
+    for mask in sorted(masks, key=len):
+        stem = mask.rstrip("*").casefold()
+        if not any(other.endswith("*") and stem.startswith(other[:-1].casefold()) for other in kept):
+            kept.append(mask)
+    return sorted(kept), plain
+
+
+class TreeListing:
+    """The remote tree under the session's target folder: start() starts the first sessions at once (they connect
+    while the caller scans the local tree) and a thread that reads them; result() waits for it."""
+
+    def __init__(self, session, sessions, counts=None):
         self.session = session
         self.sessions = max(1, sessions)
+        self.counts = counts  # FolderCounts, or None
         self.thread = threading.Thread(target=self.list, daemon=True)
         self.found = self.error = None
+        self.reached = set()  # top-level folders whose tree a session listed
+        self.round_trip = None  # seconds, timed by the first session (see session.round_trip)
+        self.known = self.first = None
 
     def start(self):
+        """Known counts: every session at once, the first also listing the target folder; else the target folder
+        first (the thread then shares out its top-level folders)."""
+        self.known = self.counts.read() if self.counts else None
+        if self.known:
+            groups = balanced_groups(self.known, sessions_for(self.counts.round_trip, self.sessions))
+            self.first = self.start_groups(groups, with_top=True)
+        else:
+            self.first = [self.start_group([], [], with_top=True, recurse=False)]
         self.thread.start()
         return self
 
@@ -81,27 +204,86 @@ class TreeListing:
             self.error = error
 
     def list_tree(self):
-        from concurrent.futures import ThreadPoolExecutor
+        """The target folder's own entries and every top-level tree, and those the first sessions missed."""
+        files, folders = self.read_groups(self.first)
+        if not self.known:
+            tops = {folder: 1 for folder in folders}
+            groups = balanced_groups(tops, sessions_for(self.round_trip, self.sessions)) if tops else []
+            self.add(files, folders, self.read_groups(self.start_groups(groups)))
+        missed = sorted(top for top in folders if "/" not in top and top not in self.reached)
+        if missed:  # new since the counts were kept, or matched by no mask: listed now, one `ls` each
+            self.add(files, folders, self.read_groups([self.start_group([], missed, with_top=False)]))
+        if self.counts:
+            self.counts.write(folders, self.round_trip)
+        return files, folders
 
+    @staticmethod
+    def add(files, folders, found):
+        files.update(found[0])
+        folders.update(found[1])
+
+    def start_groups(self, groups, with_top=False):
+        """One started session per group of top-level folders (the first also lists the target folder's own
+        entries, with_top), each with the masks that select its group."""
+        groups = groups or ([[]] if with_top else [])
+        everyone = [top for group in groups for top in group]
+        started = []
+        try:
+            for index, group in enumerate(groups):
+                inside = set(group)
+                masks, plain = masks_for(group, [top for top in everyone if top not in inside])
+                started.append(self.start_group(masks, plain, with_top and index == 0))
+        except BaseException:
+            for watched, _, _ in started:  # nobody will read them: no process left waiting on its stdin
+                watched.process.kill()
+                watched.process.wait()
+            raise
+        return started
+
+    def start_group(self, masks, plain, with_top, recurse=True):
+        """One session listing the target folder's own entries (with_top; it also times the round trip), the
+        trees under the top-level folders the masks select, and those under each folder in `plain`: (the
+        started session, the folder each command's section starts in, the marks dict or None)."""
         from .session import smb_path
 
         folder = self.session.target.folder
-        files, folders = parse_listing(self.session.listing_lines([smb_path(folder, "*")], recurse=False), folder)
-        tops = sorted(folders)
-        groups = [tops[index::self.sessions] for index in range(min(self.sessions, len(tops)))]
-        with ThreadPoolExecutor(max(1, len(groups))) as pool:
-            for group_files, group_folders in pool.map(self.list_group, groups):
-                files.update(group_files)
-                folders.update(group_folders)
+        commands = [smb_path(folder, "*")] if with_top else []
+        commands += [smb_path(folder, mask) for mask in masks] + [smb_path(folder, f"{top}/*") for top in plain]
+        starts = [folder] * (with_top + len(masks)) + ["/".join(part for part in (folder, top) if part)
+                                                       for top in plain]
+        marks = {} if with_top else None
+        self.reached.update(plain)
+        return self.session.start_listing(commands, recurse, first_flat=with_top, marks=marks), starts, marks
+
+    def read_groups(self, started):
+        """({path: RemoteFile}, {folder paths}) of started sessions, each read to its end side by side."""
+        files, folders = {}, set()
+        if len(started) == 1:
+            self.add(files, folders, self.read_group(*started[0]))
+            return files, folders
+        with ThreadPoolExecutor(max(1, len(started))) as pool:
+            for found in pool.map(lambda each: self.read_group(*each), started):
+                self.add(files, folders, found)
         return files, folders
 
-    def list_group(self, tops):
-        """The trees under these top-level folders, in one session."""
-        from .session import smb_path, split_sections
+    def read_group(self, watched, starts, marks):
+        from .session import round_trip, smb_path, split_sections
 
         folder = self.session.target.folder
-        lines = self.session.listing_lines([smb_path(folder, f"{top}/*") for top in tops], recurse=True)
-        found = []  # each folder's section, headed as `recurse ON` heads a folder
-        for top, section in zip(tops, split_sections(lines, len(tops)), strict=True):
-            found += ["\\" + smb_path(folder, top), *section]
+        try:
+            lines = self.session.listed(watched)
+        finally:
+            if marks is not None:
+                self.round_trip = round_trip(marks)
+        found = []  # each command's section, headed as `recurse ON` heads a folder
+        for start, section in zip(starts, split_sections(lines, len(starts)), strict=True):
+            found += ["\\" + smb_path(start), *section]
+            self.reached.update(header_top(line, folder) for line in section if line.startswith("\\"))
         return parse_listing(found, folder)
+
+
+def header_top(line, folder):
+    """The top-level folder (under `folder`) whose tree a `recurse ON` section header opens."""
+    path = line.strip("\\").replace("\\", "/")
+    relative = path[len(folder) + 1:] if folder else path
+    return relative.split("/", 1)[0]

@@ -49,6 +49,8 @@ def refusals(local, rules=STRICT, among=None):
     the files of folders `Data/` and `data/` would land in one folder: both sides are refused
     (the other spellings are looked for among every local file).
     """
+    if among is not None and not among:
+        return []  # nothing to send: no spelling of every local path to compare (a run with no change)
     twins = {} if rules.case_sensitive else case_twins(local)
     found = []
     for path in local if among is None else among:

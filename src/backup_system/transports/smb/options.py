@@ -25,8 +25,9 @@ FIELDS = (
            "twins, reserved DOS names such as CON, a trailing dot); server: ask the share once per job and refuse "
            "only what it cannot keep (e.g. Samba with case sensitive = yes, mangled names = no)",
            choices=("strict", "server")),
-    option("sessions", "int", 8, "smbclient sessions that list and upload side by side (8: the knee of the curve "
-           "measured at a 2.3 ms round trip in bench/smb.py; 1-4 suit a server on this machine, 16 a slow link)"),
+    option("sessions", "int", 16, "the most smbclient sessions that list and upload side by side; a run uses "
+           "fewer when the round trip its first session measures is short (one per 0.15 ms: 2 for a server on this "
+           "machine, 16 from 2.3 ms; see bench/smb.py) or there are few folders or files for them"),
     option("remove_from_local", "bool", False,
            "after a job, delete the local files whose copy on the server a fresh listing confirmed "
            "(same size and time); never in a dry run"),

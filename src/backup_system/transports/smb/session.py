@@ -19,6 +19,7 @@ import os
 import queue
 import re
 import threading
+import time
 from collections import namedtuple
 
 from ... import proc
@@ -58,6 +59,7 @@ UNREACHABLE_WORDS = {
     "NT_STATUS_BAD_NETWORK_PATH": "no SMB server there",
 }
 IO_TIMEOUT = "NT_STATUS_IO_TIMEOUT"
+ECHOES = 9  # SMB echo requests that time the round trip (see round_trip): 8 round trips, ~20 ms on a slow link
 
 
 def parse_target(location):
@@ -137,16 +139,26 @@ class Session:
         return ["smbclient", self.where, "-s", "/dev/null", "-E", "-t", str(max(1, math.ceil(self.stall_timeout))),
                 "-p", str(self.options.port), *auth, *self.options.smbclient_options]
 
-    def run(self, commands, in_order=True, doing=None):
+    def run(self, commands, in_order=True, doing=None, marks=None):
         """Run the commands in one session; return its output lines. Connection problems raise TransportError
         (Unreachable, Stalled, TimedOut, ...) carrying the lines so far in `.lines`. `doing`: what the session
-        is for, in words, for a message about a server that stopped answering."""
-        return self.converse(Batch(commands), in_order, doing or describe_commands(commands))
+        is for, in words, for a message about a server that stopped answering. `marks`: a dict to fill with
+        {marker: the moment (time.perf_counter) its answer came}."""
+        return self.converse(Batch(commands), in_order, doing or describe_commands(commands), marks)
 
-    def converse(self, conversation, in_order=True, doing="talking to the server"):
+    def converse(self, conversation, in_order=True, doing="talking to the server", marks=None):
         """Run one session that says `conversation`'s commands; its output lines, or the TransportError of
         run()."""
-        watched = Watched(self.argv(in_order), self, conversation).run()
+        return self.finish(self.begin(conversation, in_order, marks), doing)
+
+    def begin(self, conversation, in_order=True, marks=None):
+        """Start the smbclient process of a session (it connects at once); finish() runs it to its end."""
+        return Watched(self.argv(in_order), self, conversation, marks)
+
+    def finish(self, watched, doing="talking to the server"):
+        """Converse with a session begin() started until it ends; its output lines, or the TransportError of
+        run()."""
+        watched.run()
         lines = watched.lines
         if watched.stopped == "timeout":
             error = TimedOut(f"smbclient stopped after the {self.timeout:g} s timeout while {doing} at {self.where}")
@@ -201,13 +213,28 @@ class Session:
         pattern = smb_path(self.target.folder, "*")
         return parse_listing(self.listing_lines([pattern]), self.target.folder)
 
-    def listing_lines(self, patterns, recurse=True):
+    def listing_lines(self, patterns, recurse=True, first_flat=False, marks=None):
         """The output of `ls` of each pattern (a marker after each), in one session; an absent folder lists
-        nothing, any other listing error raises (see listing())."""
-        commands = ["recurse ON"] if recurse else []
+        nothing, any other listing error raises (see listing()). first_flat: the first pattern is listed
+        without recursing (`recurse` toggles: on after it). marks: see run(); then the start marker and
+        ECHOES echo requests (one round trip each, markers e0, e1, ...) come first, to time the round trip."""
+        return self.listed(self.start_listing(patterns, recurse, first_flat, marks))
+
+    def start_listing(self, patterns, recurse=True, first_flat=False, marks=None):
+        """The session of listing_lines, started (see begin()); listed() gives its lines."""
+        commands = [MARKER.format(START)] if marks is not None else []
+        for index in range(ECHOES if marks is not None else 0):
+            commands += ["echo 1 x", MARKER.format(f"e{index}")]
+        commands += ["recurse ON"] if recurse and not first_flat else []
         for index, pattern in enumerate(patterns):
             commands += [f"ls {quoted(pattern)}", MARKER.format(index)]
-        lines = self.run(commands, in_order=False, doing=f"listing {self.where}/{self.target.folder}")
+            if index == 0 and recurse and first_flat:
+                commands.append("recurse ON")
+        return self.begin(Batch(commands), in_order=False, marks=marks)
+
+    def listed(self, watched):
+        """The lines of a listing session start_listing() started, once it ended (see listing_lines)."""
+        lines = self.finish(watched, doing=f"listing {self.where}/{self.target.folder}")
         for line in filter(is_message, lines):
             status = STATUS.search(line)
             if status and status.group(0) not in ABSENT:
@@ -216,13 +243,22 @@ class Session:
         return lines
 
 
+def round_trip(marks):
+    """The link's round trip in seconds, from the echo probe (see listing_lines): the time from the first echo's
+    answer to the last's over the echoes between. Our reader may see an answer a few milliseconds late (another
+    thread holds the interpreter), so one gap means little; the span of several does. None when the session did
+    not get that far."""
+    first, last = marks.get("e0"), marks.get(f"e{ECHOES - 1}")
+    return (last - first) / (ECHOES - 1) if first is not None and last is not None else None
+
+
 def split_sections(lines, count):
     """The lines before marker 0, between marker 0 and 1, ...: `count` sections (an empty one for each marker
     a broken session never reached)."""
     sections, current = [], []
     for line in lines:
         marker = MARKER_LINE.search(line) if line.startswith(MARKER_ANSWER) else None  # not a file so named
-        if marker and marker.group(1) != START:
+        if marker and marker.group(1).isdigit():  # not the start marker, nor a probe's (see listing_lines)
             sections.append(current)
             current = []
         elif not marker:
@@ -292,8 +328,9 @@ class Watched:
     after each line the session says; None among them closes its stdin. `lines`: everything it said;
     `returncode`; `stopped`: None, "connect", "stalled" or "timeout"."""
 
-    def __init__(self, argv, session, conversation):
+    def __init__(self, argv, session, conversation, marks=None):
         self.lines = []
+        self.marks = marks
         self.stopped = None
         self.conversation = conversation
         self.commands = queue.SimpleQueue()
@@ -328,6 +365,8 @@ class Watched:
             for raw in pipe:
                 line = raw.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
                 self.lines.append(line)
+                if self.marks is not None and line.startswith(MARKER_ANSWER) and MARKER_LINE.search(line):
+                    self.marks[MARKER_LINE.search(line).group(1)] = time.perf_counter()
                 if IO_TIMEOUT in line and is_message(line):
                     # connected (a line came before) and now a command waited stall_timeout: the server stopped
                     # answering; before any other line it is the connection that timed out

@@ -11,7 +11,7 @@ import json
 import os
 
 from ...errors import TransportError
-from .session import MARKER, MARKER_LINE, QUIET_LINES, START, UNREACHABLE, Conversation
+from .session import MARKER, MARKER_ANSWER, MARKER_LINE, QUIET_LINES, START, UNREACHABLE, Conversation, quoted
 
 
 class TemporaryRecord:
@@ -56,25 +56,36 @@ class TemporaryRecord:
 
 
 class Upload(Conversation):
-    """One session's share of the files, said to smbclient as the session goes (see session.Conversation): each
+    """One session's share of the files, said to smbclient as the session goes (see session.Conversation): the
+    folders they need created first (parents first; one that exists answers a harmless collision), then each
     file put under its temporary name with its time set, then, once the session said that went well, renamed
-    into place by the same session; a temporary file whose put or rename went wrong is deleted.
+    into place by the same session; a temporary file whose put or rename went wrong is deleted. Last, with a
+    list_command, the same session lists the folders whose files it renamed (no session more for that).
 
     `renamed`: the paths now under their real name; `problems`: {path: messages} for the others;
-    `deleted`: paths whose temporary file is known gone (renamed or deleted)."""
+    `deleted`: paths whose temporary file is known gone (renamed or deleted); `folder_problems`: {folder:
+    messages} of the mkdirs; `listed`: {folder: its listing's lines}."""
 
     AHEAD = 4  # files said ahead of the answers, so the session never waits for us
 
-    def __init__(self, paths, put_commands, rename_command, delete_command):
+    def __init__(self, paths, put_commands, rename_command, delete_command, folders=(), before=(),
+                 list_command=None):
         self.paths = paths
         self.put_commands, self.rename_command, self.delete_command = put_commands, rename_command, delete_command
+        self.folders = list(folders)  # mkdir commands' folders, as the share spells them
+        self.before = list(before)  # commands said first, whose messages nobody reads (deletes of leftovers)
+        self.list_command = list_command  # folder -> the `ls` that lists it; None: no listing at the end
         self.said = 0  # files whose put was written
         self.ended = 0  # files with nothing more to say
         self.pending = []  # messages since the last marker
+        self.raw = []  # lines since the last marker, as said (a listing's)
         self.renamed, self.deleted, self.problems = set(), set(), {}
+        self.folder_problems, self.listed, self.to_list = {}, {}, []
 
     def opening(self):
-        commands = [MARKER.format(START)]
+        commands = [*self.before, MARKER.format(START)]
+        for index, folder in enumerate(self.folders):
+            commands += [f"mkdir {quoted(folder)}", MARKER.format(f"m{index}")]
         for _ in range(min(self.AHEAD, len(self.paths))):
             commands += self.next_put()
         return commands if self.paths else [*commands, None]
@@ -84,19 +95,36 @@ class Upload(Conversation):
         return [*self.put_commands(self.paths[index]), MARKER.format(f"p{index}")]
 
     def hear(self, line):
-        marker = MARKER_LINE.search(line)
+        marker = MARKER_LINE.search(line) if line.startswith(MARKER_ANSWER) else None  # not a file so named
         if not marker:
+            self.raw.append(line)
             if not QUIET_LINES.match(line):
                 self.pending.append(line.strip())
             return ()
-        said, self.pending = self.pending, []
+        (said, self.pending), (raw, self.raw) = (self.pending, []), (self.raw, [])
         if marker.group(1) == START:
             return ()
         step, index = marker.group(1)[0], int(marker.group(1)[1:])
+        if step == "m":
+            if said:
+                self.folder_problems[self.folders[index]] = said
+            return ()
+        if step == "l":
+            self.listed[self.to_list[index]] = raw
+            return ()
         commands = self.answer(step, self.paths[index], said, index)
         if step == "p" and self.said < len(self.paths):
             commands += self.next_put()
-        return commands + [None] if self.ended == len(self.paths) else commands
+        return commands + self.closing() if self.ended == len(self.paths) else commands
+
+    def closing(self):
+        """The listing of the folders whose files were renamed into place, then the end of stdin."""
+        commands = []
+        if self.list_command is not None:
+            self.to_list = sorted({path.rpartition("/")[0] for path in self.renamed})
+            for index, folder in enumerate(self.to_list):
+                commands += [self.list_command(folder), MARKER.format(f"l{index}")]
+        return [*commands, None]
 
     def answer(self, step, path, said, index):
         """What to say after the put (p), the rename (r) or the delete (d) of one file went as `said` tells."""

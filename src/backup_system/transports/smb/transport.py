@@ -1,12 +1,14 @@
 """Sending to an SMB share: rsync to the mount point when mounted, else smbclient (or rclone, method: rclone).
 
 With smbclient a job lists the remote tree once, with up to `sessions` sessions side by side, while
-the local tree is scanned (see listing.TreeListing); creates the missing folders; then up to
-`sessions` sessions side by side each upload their share of the files: a put under a temporary
+the local tree is scanned (see listing.TreeListing); then up to `sessions` sessions side by side
+each create the folders their share of the files needs and upload it: a put under a temporary
 name, the modification time set, and, once the session said both went well, a rename into place
-in the same session (see temporaries.Upload). A listing of only the folders that received files
-confirms them. So neither an interrupted run nor a full disk ever leaves a truncated file under
-the real name, and on a real network the round trips overlap instead of adding up.
+in the same session (see temporaries.Upload). How many sessions follows the round trip the first
+session measures (listing.sessions_for). A file whose put, utimes and rename were answered without
+a word of trouble counts as sent; the folders of the others are listed to tell what happened. So
+neither an interrupted run nor a full disk ever leaves a truncated file under the real name, and
+on a real network the round trips overlap instead of adding up.
 """
 
 import os
@@ -16,17 +18,14 @@ from ...errors import NotFound, Stalled, TimedOut, TransportError, Unreachable
 from ...localtree import folder_problem, scan
 from ...plan import needs_transfer
 from .. import Tally, Transport
-from .listing import RemoteFile, TreeListing, parse_listing
+from .listing import FolderCounts, RemoteFile, TreeListing, parse_listing, sessions_for
 from .names import STRICT, TEMP_PREFIX, has_control_character, refusal, refusals, run_token, temp_name
 from .probe import name_rules
 from .session import (
-    MARKER,
     MARKER_LINE,
-    START,
     Session,
     describe,
     parse_target,
-    problems_by_file,
     quoted,
     smb_path,
     split_sections,
@@ -127,17 +126,26 @@ class SmbJob:
         self.record = TemporaryRecord(job.state_dir, job.target)
         self.recorded = self.record.names()  # temporary paths this tool made here and may have left
         self.refused_folders = []  # folders whose mkdir the server refused (permission denied), parents first
+        self.sessions = getattr(self.options, "sessions", 1)  # upload sessions, sized once the round trip is known
+        self.renamed = set()  # files a session said it put, timed and renamed into place without a word of trouble
+        self.listed_after = {}  # {path: RemoteFile} from the upload sessions' listings of the folders they wrote
+        self.folders_listed = set()  # the folders those listings covered
         # size: the name and size are enough (the script this tool replaced); size_and_time: the time must match too
         self.compare = getattr(self.options, "compare", "size_and_time")
 
     def run(self):
-        listing = TreeListing(self.session, self.options.sessions).start()  # while the local tree is scanned
+        counts = None if self.job.dry_run else FolderCounts(self.job.state_dir, self.job.target)  # writes nothing
+        listing = TreeListing(self.session, self.options.sessions, counts).start()  # while the local tree is scanned
         local, skipped = scan(self.job.source.path, self.job.source.exclude)
         if self.job.only_paths is not None:
             local, skipped = only(self.job.only_paths, local, skipped)
         for path, reason in skipped:
             self.fail(path, reason)
         remote, remote_folders = listing.result()
+        measured = listing.round_trip if listing.round_trip is not None else counts and counts.round_trip
+        self.sessions = sessions_for(measured, self.options.sessions)
+        self.log.debug(f"round trip {measured * 1000:.2f} ms: up to {self.sessions} upload sessions"
+                       if measured is not None else f"round trip not measured: up to {self.sessions} upload sessions")
         rules = self.name_rules()
         leftovers = sorted(path for path in self.recorded if path in remote or path in remote_folders)
         to_send = [path for path in local if self.needs_sending(local[path], remote.get(path))]
@@ -153,9 +161,11 @@ class SmbJob:
                 self.log.info(f"would remove {len(leftovers)} temporary files left by an interrupted run")
             return self.tally.outcome()
         if to_send or leftovers:
-            self.prepare(to_send, remote_folders, leftovers, target_listed=bool(remote or remote_folders))
-            reasons = self.upload(to_send, local, remote)
+            reasons = self.upload(to_send, local, remote, remote_folders, leftovers,
+                                  target_listed=bool(remote or remote_folders))
             remote.update(self.confirm(to_send, local, reasons))
+            if counts and to_send:  # the folders made: the next run's listing is shared out by them too
+                counts.write(remote_folders | parents(self.tally.sent), measured)
         self.clean_up(leftovers)
         self.tally.unchanged = len(local) - len(to_send) - len(refused_paths)
         if self.options.remove_from_local:
@@ -210,45 +220,26 @@ class SmbJob:
         self.tally.failures.append((path, reason))
         self.log.warning(f"not sent: {path}: {reason}")
 
-    def prepare(self, to_send, remote_folders, leftovers, target_listed):
-        """Create missing folders, parents first, and delete what an interrupted run of ours left (recorded).
-
-        The target folder's own chain first when the listing found nothing there (it may be missing), then the
-        missing folders under it, each top-level folder's in one session, up to `sessions` side by side."""
-        needed = set()
-        for path in to_send:
-            parts = path.split("/")[:-1]
-            needed.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
-        missing = sorted(needed - remote_folders, key=lambda folder: (folder.count("/"), folder))
+    def folders_to_make(self, paths, remote_folders, target_listed):
+        """The folders (as the share spells them) these files need and the listing did not show, parents first;
+        the target folder's own chain first when the listing found nothing there (it may be missing)."""
+        missing = sorted(parents(paths) - remote_folders, key=lambda folder: (folder.count("/"), folder))
         top = self.folder.split("/") if self.folder and not target_listed else []
         chain = ["/".join(top[:depth]) for depth in range(1, len(top) + 1)]
-        tops = sorted({folder.split("/")[0] for folder in missing})
-        groups = [[folder for folder in missing if folder.split("/")[0] in tops[index::self.options.sessions]]
-                  for index in range(min(self.options.sessions, len(tops)))] or [[]]
+        return [smb_path(folder) for folder in chain] + [smb_path(self.folder, folder) for folder in missing]
+
+    def upload(self, to_send, local, remote, remote_folders, leftovers, target_listed):
+        """Each session creates the folders its files need, puts each file under its temporary name with its time
+        set, renames it into place once the session said the put went well, and lists the folders it wrote;
+        up to `sessions` sessions side by side; {path: problems}. The first also deletes what an interrupted run
+        of ours left (recorded)."""
         if leftovers:
             self.log.info(f"removing {len(leftovers)} temporary files left by an interrupted run")
         deletes = [f"{'deltree' if path in remote_folders else 'del'} {quoted(smb_path(self.folder, path))}"
                    for path in leftovers]
-        refused = self.make_folders(chain, []) if chain else []
-        jobs = [([smb_path_join(self.folder, folder) for folder in group], deletes if index == 0 else [])
-                for index, group in enumerate(groups)]
-        for found in self.in_parallel([job for job in jobs if job != ([], [])], lambda job: self.make_folders(*job)):
-            refused += found
-        self.refused_folders = refused
-
-    def make_folders(self, folders, then):
-        """mkdir each folder (a marker after each tells which one the server refused), then the commands `then`;
-        the folders refused for want of permission."""
-        commands = [MARKER.format(START)]
-        for index, folder in enumerate(folders):
-            commands += [f"mkdir {quoted(smb_path(folder))}", MARKER.format(index)]
-        problems = problems_by_file(self.session.run([*commands, *then]), folders)
-        return [folder for folder in folders
-                if any("NT_STATUS_ACCESS_DENIED" in problem for problem in problems.get(folder, ()))]
-
-    def upload(self, to_send, local, remote):
-        """Each file put under its temporary name with its time set, and renamed into place by the same session
-        once it said the put went well, over up to `sessions` sessions side by side; {path: problems}."""
+        if not to_send:
+            self.session.run(deletes, doing="deleting temporary files")
+            return {}
         self.recorded |= {self.temp(path) for path in to_send}
         self.record.write(self.recorded)  # before the first put: every temporary name is ours to clean up
 
@@ -256,28 +247,46 @@ class SmbJob:
             temp = quoted(smb_path(self.folder, self.temp(path)))
             return [self.put_line(path), f"utimes {temp} -1 -1 {utimes_stamp(local[path].mtime)} -1"]
 
-        def upload(paths):
+        def listing(folder):
+            return f"ls {quoted(smb_path(self.folder, f'{folder}/*' if folder else '*'))}"
+
+        def upload(paths, before=()):
             return Upload(paths, put, lambda path: self.rename_line(path, replace=path in remote),
-                          lambda path: f"del {quoted(smb_path(self.folder, self.temp(path)))}")
+                          lambda path: f"del {quoted(smb_path(self.folder, self.temp(path)))}",
+                          folders=self.folders_to_make(paths, remote_folders, target_listed), before=before,
+                          list_command=listing if self.options.remove_from_local else None)
 
         reasons, done = {}, set()
         shares = self.shares(to_send)
-        results = self.in_parallel(shares, lambda share: self.upload_share(share, upload)) if shares else []
-        for problems, gone in results:
+        jobs = [(share, deletes if index == 0 else ()) for index, share in enumerate(shares)]
+        for problems, gone in self.in_parallel(jobs, lambda job: self.upload_share(job[0], upload, before=job[1])):
             reasons.update(problems)
             done |= gone
         self.recorded -= {self.temp(path) for path in done}  # renamed or deleted: nothing of ours left there
         return {path: self.explain_put(path, problems) for path, problems in reasons.items()}
 
-    def upload_share(self, paths, upload, retry=True):
+    def heard(self, conversation):
+        """Keep what an upload session found: the files it renamed into place, the folders it could not create,
+        the folders it listed."""
+        self.renamed |= conversation.renamed
+        for folder, problems in conversation.folder_problems.items():
+            if any("NT_STATUS_ACCESS_DENIED" in problem for problem in problems):
+                self.refused_folders.append(folder.replace("\\", "/"))
+        for folder, lines in conversation.listed.items():
+            self.listed_after.update(parse_folders(self.folder, [folder], [lines]))
+            self.folders_listed.add(folder)
+
+    def upload_share(self, paths, upload, retry=True, before=()):
         """({path: problems}, {paths whose temporary file is gone}) for one session's share of the files; a
         session whose connection breaks is followed by one more for the files it did not finish."""
-        conversation = upload(paths)
+        conversation = upload(paths, before)
         try:
             self.session.converse(conversation, doing="uploading files")
+            self.heard(conversation)
         except (Stalled, TimedOut):
             raise  # the server stopped answering: every other session waits as long; the job fails
         except Unreachable as error:
+            self.heard(conversation)
             rest = conversation.unfinished()
             if not retry or not any(MARKER_LINE.search(line) for line in getattr(error, "lines", None) or ()):
                 if not retry and not conversation.renamed and not conversation.problems:
@@ -288,6 +297,7 @@ class SmbJob:
             kept = {path: found for path, found in conversation.problems.items() if path not in rest}
             return {**kept, **problems}, conversation.deleted | gone
         except TransportError as error:
+            self.heard(conversation)
             return {path: [str(error)] for path in paths if path not in conversation.renamed}, conversation.deleted
         return conversation.problems, conversation.deleted
 
@@ -295,7 +305,7 @@ class SmbJob:
         """The paths split over the sessions: each session's files of a folder together, in folder order."""
         if not paths:
             return []
-        count = max(1, min(self.options.sessions, -(-len(paths) // FILES_PER_SESSION)))
+        count = max(1, min(self.sessions, -(-len(paths) // FILES_PER_SESSION)))
         ordered = sorted(paths, key=lambda path: (path.rpartition("/")[0], path))
         size = -(-len(ordered) // count)
         return [ordered[index:index + size] for index in range(0, len(ordered), size)] or [[]]
@@ -315,7 +325,7 @@ class SmbJob:
         into a missing folder whose mkdir the server refused names that folder."""
         if any("NT_STATUS_OBJECT_PATH_NOT_FOUND" in problem for problem in problems):
             where = "/".join(part for part in (self.folder, path) if part)
-            refused = [folder for folder in self.refused_folders if where.startswith(folder + "/")]
+            refused = sorted((folder for folder in self.refused_folders if where.startswith(folder + "/")), key=len)
             if refused:  # the deepest: a read-only share refuses mkdir of a folder that exists, too
                 target = self.session.target
                 return [f"permission denied creating //{target.host}/{target.share}/{refused[-1]}"]
@@ -334,13 +344,22 @@ class SmbJob:
         self.recorded = still_there
 
     def confirm(self, to_send, local, reasons):
-        """A file counts as sent when a listing of the folders that received files shows it with the local size
-        and time; returns that listing's files, {path: RemoteFile}."""
-        folders = sorted({path.rpartition("/")[0] for path in to_send if path not in reasons})
-        groups = [folders[index::self.options.sessions] for index in range(min(self.options.sessions, len(folders)))]
-        listed = {}
-        for found in self.in_parallel(groups, self.list_folders) if groups else ():
-            listed.update(found)
+        """Which files count as sent; returns what is now on the server of them, {path: RemoteFile}.
+
+        A file whose session said nothing after its put, utimes and rename (the markers tie each answer to its
+        file) is there, with its size and time: a listing would cost seven round trips a folder to say so. The
+        folders of the others are listed (a session cut after a rename it could not report leaves a complete
+        file there). With remove_from_local, local files are deleted on a listing's word only: the upload
+        sessions list the folders they wrote, and the folders they did not list are listed now."""
+        if self.options.remove_from_local:
+            listed, unsure = dict(self.listed_after), {path for path in to_send if path not in reasons}
+        else:
+            listed = {path: RemoteFile(local[path].size, int(local[path].mtime)) for path in self.renamed}
+            unsure = set(to_send) - self.renamed
+        folders = sorted({path.rpartition("/")[0] for path in unsure} - self.folders_listed)
+        count = min(self.sessions, -(-len(folders) // FILES_PER_SESSION))
+        for found in self.in_parallel([folders[index::count] for index in range(count)], self.list_folders):
+            listed.update({path: file for path, file in found.items() if path in unsure or path not in listed})
         for path in to_send:
             arrived, expected = listed.get(path), RemoteFile(local[path].size, int(local[path].mtime))
             if arrived == expected:
@@ -349,22 +368,19 @@ class SmbJob:
             elif arrived is not None and arrived.mtime > expected.mtime and path not in reasons:
                 self.fail(path, "changed on the server during this run and newer there: kept the server's copy")
             else:
-                self.fail(path, self.reason(path, reasons.get(path), arrived))
+                self.fail(path, self.reason(reasons.get(path)))
         return listed
 
-    def reason(self, path, problems, arrived):
-        if problems and any("NT_STATUS_OBJECT_NAME_COLLISION" in problem for problem in problems) and arrived:
-            return "made on the server during this run: kept the server's copy"
+    def reason(self, problems):
+        if problems and any("NT_STATUS_OBJECT_NAME_COLLISION" in problem for problem in problems):
+            return "made on the server during this run: kept the server's copy"  # the rename that replaces nothing
         return describe(problems) or "not on the server after the upload"
 
     def list_folders(self, folders):
         """{path: RemoteFile} of the files in these folders (not below them), in one session."""
         lines = self.session.listing_lines([smb_path(self.folder, f"{folder}/*" if folder else "*")
                                             for folder in folders], recurse=False)
-        headed = []
-        for folder, section in zip(folders, split_sections(lines, len(folders)), strict=True):
-            headed += ["\\" + smb_path(self.folder, folder), *section]
-        return parse_listing(headed, self.folder)[0]
+        return parse_folders(self.folder, folders, split_sections(lines, len(folders)))
 
     def remove_confirmed(self, local, remote):
         """Delete local files whose server copy the latest listing shows as this file (see is_on_server)."""
@@ -396,8 +412,21 @@ class SmbJob:
         return 1
 
 
-def smb_path_join(folder, relative):
-    return "/".join(part for part in (folder, relative) if part)
+def parse_folders(target_folder, folders, sections):
+    """{path: RemoteFile} of the files in each folder (relative to the target folder) from its `ls` section."""
+    headed = []
+    for folder, section in zip(folders, sections, strict=True):
+        headed += ["\\" + smb_path(target_folder, folder), *section]
+    return parse_listing(headed, target_folder)[0]
+
+
+def parents(paths):
+    """Every folder that holds one of these paths, at any depth."""
+    found = set()
+    for path in paths:
+        parts = path.split("/")[:-1]
+        found.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+    return found
 
 
 def only(paths, local, skipped):
