@@ -5,7 +5,6 @@ can be seen at work without waiting.
 """
 
 import getpass
-import inspect
 import os
 import signal
 import subprocess
@@ -123,13 +122,6 @@ def test_a_mistyped_keep_is_one_line_and_exit_2(lab):
     assert_no_traceback(result)
 
 
-def restore_reads_snapshots():
-    from backup_system import restore
-
-    return "snapshot_at" in inspect.getsource(restore)
-
-
-@pytest.mark.skipif(not restore_reads_snapshots(), reason="restore.py does not ask the transport for snapshots yet")
 def test_restore_at_a_time_brings_back_the_newest_complete_snapshot_not_newer(lab):
     lab.write_backups({"disk": {"base_path": "../backups", "mode": "snapshot"}},
                       sources={"csvs": {"path": "../data/csvs"}})

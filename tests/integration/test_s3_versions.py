@@ -10,16 +10,12 @@ from datetime import datetime
 
 import pytest
 
-from backup_system.transports import Transport
 from tests.conftest import job_of, report_of, tree
 from tests.integration.destinations import FAST_FAILURE
 from tests.integration.moto_server import MotoServer
 from tests.integration.rclone_servers import RcloneServer, write_rclone_conf
 
 OLD = time.time() - 1000
-# the hooks into transports/__init__.py, restore.py, keeping.py and the rclone transport (see s3_versions.py)
-needs_hooks = pytest.mark.skipif(not hasattr(Transport, "native_versions"),
-                                 reason="Transport.native_versions has not landed")
 UPLOAD_TIME_PRECISION = 1.1  # S3 keeps an upload's time to the second: runs a story tells apart are this far apart
 
 
@@ -49,7 +45,6 @@ def iso(seconds):
     return datetime.fromtimestamp(seconds).isoformat()
 
 
-@needs_hooks
 def test_three_runs_keep_three_copies_and_restore_at_a_time_between_runs_gives_that_content(lab, moto):
     vault(lab, moto, "three-runs")
     lab.write("data/csvs/a.csv", "first\n", mtime=OLD)
@@ -78,7 +73,6 @@ def test_three_runs_keep_three_copies_and_restore_at_a_time_between_runs_gives_t
     assert int(lab.path("restored/csvs/b.csv").stat().st_mtime) == int(OLD)
 
 
-@needs_hooks
 def test_a_file_deleted_here_leaves_the_live_tree_and_is_restorable_from_before(lab, moto):
     vault(lab, moto, "mirror-deletion")
     lab.write("data/csvs/keep.csv", "keep\n" * 10, mtime=OLD)  # a small share of the tree goes: no guard
@@ -105,7 +99,6 @@ def test_a_file_deleted_here_leaves_the_live_tree_and_is_restorable_from_before(
     assert [(copy["size"], copy["kept_at"] is not None) for copy in copies] == [(9, True)]
 
 
-@needs_hooks
 def test_the_bucket_gets_versioning_and_a_rule_expiring_old_versions_after_keep_days_once(lab, moto):
     moto.client().create_bucket(Bucket="ruled", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     theirs = {"ID": "lab's own", "Filter": {"Prefix": "scans/"}, "Status": "Enabled", "Expiration": {"Days": 400}}
@@ -130,7 +123,6 @@ def test_the_bucket_gets_versioning_and_a_rule_expiring_old_versions_after_keep_
     assert "vault/csvs: left to the bucket's lifecycle rule: its versions expire 45 days after" in pruned.stdout
 
 
-@needs_hooks
 def test_a_deep_archive_mirror_with_versions_uploads_changes_and_carries_deletions(lab, moto):
     vault(lab, moto, "deep-archive", flags=[*FAST_FAILURE, "--s3-storage-class", "DEEP_ARCHIVE"])
     lab.write("data/csvs/a.csv", "first\n", mtime=OLD)
@@ -152,7 +144,6 @@ def test_a_deep_archive_mirror_with_versions_uploads_changes_and_carries_deletio
     assert not [key for key in keys if key.startswith("csvs-versions/")]  # no server-side copy was asked for
 
 
-@needs_hooks
 def test_versions_on_a_server_that_keeps_none_fail_the_job_in_one_line(lab, tmp_path, rclone_cache):
     with RcloneServer("s3", tmp_path / "serve-s3", cache_dir=rclone_cache) as server:
         lab.write("data/csvs/a.csv", "1\n", mtime=OLD)
