@@ -173,7 +173,7 @@ def test_versions_on_a_server_that_keeps_none_fail_the_job_in_one_line(lab, tmp_
 def test_requests_are_signed_as_aws_signs_its_published_example():
     import calendar
 
-    from backup_system.transports.rclone.s3_versions import signed_headers
+    from backup_system.transports.rclone.s3_lifecycle import signed_headers
 
     # "GET Bucket Lifecycle", AWS S3 API reference, Signature Version 4 examples
     headers = signed_headers("GET", "examplebucket.s3.amazonaws.com", "/", "lifecycle", b"",
