@@ -204,7 +204,7 @@ def test_a_broken_upload_session_leaves_unanswered_and_disconnected_files_to_try
 
 
 def test_conversation_lines_are_padded_so_one_read_never_brings_two_whole_lines():
-    from backup_system.transports.smb.session import Conversation
+    from backup_system.transports.smb.watch import Conversation
 
     line = Conversation.line('put "/a b" "\\x"')
     assert len(line) == 4096 and line.endswith(b" \n") and line.startswith(b'put "/a b" "\\x"')

@@ -16,13 +16,9 @@ its first line ("Try help", a marker, an error) comes as soon as the server answ
 
 import math
 import os
-import queue
 import re
-import threading
-import time
 from collections import namedtuple
 
-from ... import proc
 from ...errors import NotFound, Refused, Stalled, TimedOut, TransportError, Unreachable
 from .listing import LISTING_LINE, parse_listing
 
@@ -144,6 +140,8 @@ class Session:
         (Unreachable, Stalled, TimedOut, ...) carrying the lines so far in `.lines`. `doing`: what the session
         is for, in words, for a message about a server that stopped answering. `marks`: a dict to fill with
         {marker: the moment (time.perf_counter) its answer came}."""
+        from .watch import Batch
+
         return self.converse(Batch(commands), in_order, doing or describe_commands(commands), marks)
 
     def converse(self, conversation, in_order=True, doing="talking to the server", marks=None):
@@ -153,6 +151,8 @@ class Session:
 
     def begin(self, conversation, in_order=True, marks=None):
         """Start the smbclient process of a session (it connects at once); finish() runs it to its end."""
+        from .watch import Watched  # watch.py reads this module's markers: imported once a session starts
+
         return Watched(self.argv(in_order), self, conversation, marks)
 
     def finish(self, watched, doing="talking to the server"):
@@ -230,6 +230,8 @@ class Session:
             commands += [f"ls {quoted(pattern)}", MARKER.format(index)]
             if index == 0 and recurse and first_flat:
                 commands.append("recurse ON")
+        from .watch import Batch
+
         return self.begin(Batch(commands), in_order=False, marks=marks)
 
     def listed(self, watched):
@@ -318,115 +320,3 @@ def describe_commands(commands):
         if verb in verbs:
             return verbs[verb]
     return "talking to the server"
-
-
-class Watched:
-    """One smbclient process run to its end under watch: stopped when it says nothing within connect_timeout,
-    at its first NT_STATUS_IO_TIMEOUT once connected, or at the destination's timeout.
-
-    Its commands come from `conversation`: `opening()` gives the first commands and `hear(line)` the next ones
-    after each line the session says; None among them closes its stdin. `lines`: everything it said;
-    `returncode`; `stopped`: None, "connect", "stalled" or "timeout"."""
-
-    def __init__(self, argv, session, conversation, marks=None):
-        self.lines = []
-        self.marks = marks
-        self.stopped = None
-        self.conversation = conversation
-        self.commands = queue.SimpleQueue()
-        self.process = proc.start(argv, log=session.log, env={"TZ": "UTC"}, stdin=True, merge_stderr=True)
-        self.timers = [threading.Timer(session.connect_timeout, self.stop_unless_answered),
-                       threading.Timer(session.timeout, self.stop, args=("timeout",))]
-        self.writer = threading.Thread(target=self.write, daemon=True)
-
-    def run(self):
-        """Start, converse until the session ends, and return self."""
-        try:
-            for command in self.conversation.opening():
-                self.commands.put(command)
-            self.writer.start()
-            for timer in self.timers:
-                timer.daemon = True
-                timer.start()
-            self.read()
-            self.process.wait()
-        finally:
-            for timer in self.timers:
-                timer.cancel()
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self.commands.put(None)
-        self.returncode = self.process.returncode
-        return self
-
-    def read(self):
-        with self.process.stdout as pipe:
-            for raw in pipe:
-                line = raw.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
-                self.lines.append(line)
-                if self.marks is not None and line.startswith(MARKER_ANSWER) and MARKER_LINE.search(line):
-                    self.marks[MARKER_LINE.search(line).group(1)] = time.perf_counter()
-                if IO_TIMEOUT in line and is_message(line):
-                    # connected (a line came before) and now a command waited stall_timeout: the server stopped
-                    # answering; before any other line it is the connection that timed out
-                    self.stop("stalled" if len(self.lines) > 1 else "connect")
-                for command in self.conversation.hear(line):
-                    self.commands.put(command)
-
-    def write(self):
-        """Write the commands as they come, each on its own line; None closes stdin."""
-        pipe = self.process.stdin
-        try:
-            with pipe:
-                while (command := self.commands.get()) is not None:
-                    pipe.write(self.conversation.line(command))
-                    if self.commands.empty():
-                        pipe.flush()
-        except OSError:  # the session ended (or was stopped) before reading everything
-            pass
-
-    def stop_unless_answered(self):
-        if not self.lines:
-            self.stop("connect")
-
-    def stop(self, why):
-        if self.stopped is None:
-            self.stopped = why
-            try:
-                self.process.kill()
-            except OSError:
-                pass
-
-
-class Batch:
-    """A conversation that says everything at once and closes stdin: what smbclient runs best."""
-
-    def __init__(self, commands):
-        self.commands = commands
-
-    def opening(self):
-        return [*self.commands, None]
-
-    def hear(self, line):
-        return ()
-
-    @staticmethod
-    def line(command):
-        return (command + "\n").encode("utf-8", "surrogateescape")
-
-
-class Conversation(Batch):
-    """Commands written while the session runs, each as the answer to what it said.
-
-    smbclient waits in poll() on its stdin and then reads a line with fgets(): lines that one read() brought
-    into stdio's 4 KiB buffer beyond the first wait there until more bytes arrive, and we would wait for
-    their answer for ever. So every line is padded with spaces (which smbclient ignores) to at least the
-    buffer's size: a read never brings a second complete line."""
-
-    PADDED = 4096
-
-    @classmethod
-    def line(cls, command):
-        encoded = command.encode("utf-8", "surrogateescape")
-        return encoded + b" " * max(0, cls.PADDED - 1 - len(encoded)) + b"\n"

@@ -11,7 +11,8 @@ import json
 import os
 
 from ...errors import TransportError
-from .session import MARKER, MARKER_ANSWER, MARKER_LINE, QUIET_LINES, START, UNREACHABLE, Conversation, quoted
+from .session import MARKER, MARKER_ANSWER, MARKER_LINE, QUIET_LINES, START, UNREACHABLE, quoted
+from .watch import Conversation
 
 
 class TemporaryRecord:
