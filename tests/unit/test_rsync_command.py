@@ -20,7 +20,7 @@ def job(target="/backup/csvs", dry_run=False, exclude=("*.tmp", "-odd"), **overr
 def test_a_local_first_pass_has_no_partial_dir_and_leaves_big_files_naming_them():
     assert rsync_argv(job(), temp_dir="/backup/csvs/.backup_system-partial", max_size=BIG) == [
         "rsync", "-a", "--update", "--mkpath", "--out-format=%i|%l|%b|%n", "--stats", "--no-h",
-        "--info=name1,progress1,skip1", f"--max-size={BIG}", "--temp-dir=/backup/csvs/.backup_system-partial",
+        "--no-inc-recursive", "--info=name1,progress1,skip1", f"--max-size={BIG}", "--temp-dir=/backup/csvs/.backup_system-partial",
         "--exclude=*.tmp", "--exclude=-odd", "/lab/data/csvs/", "/backup/csvs/"]
 
 
@@ -39,6 +39,7 @@ def test_remote_target_gets_an_absolute_partial_dir_so_rsync_hides_no_user_folde
     assert "--rsh=ssh -p 2222 -i '/keys/my key' -o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=60 " \
            "-o ServerAliveCountMax=3" in argv
     assert argv[-1] == "ada@server:/srv/backup/csvs/"
+    assert "--no-inc-recursive" not in argv  # over a link, rsync's per-folder lists let the two ends overlap
 
 
 def test_ssh_gets_batch_mode_and_our_timeouts_unless_the_users_command_sets_them():

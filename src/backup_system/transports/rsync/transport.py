@@ -47,6 +47,10 @@ def rsync_argv(job, partial_dir=None, temp_dir=None, resume=False, mkpath=True, 
     link_dest: folders (relative to the target) whose identical files are hard-linked, not sent (snapshot.py)."""
     argv = ["rsync", "-a", "--update", *(["--mkpath"] if mkpath else []), "--out-format=%i|%l|%b|%n",
             "--stats", "--no-h"]
+    if not is_remote_location(job.target):
+        # Both ends on this machine: one whole file list (about 100 bytes a file) instead of one per folder
+        # exchanged between rsync's processes; measured 12-21% faster on a no-change run (bench/run.py).
+        argv.append("--no-inc-recursive")
     if job.dry_run:
         argv.append("--dry-run")
     else:  # the name of each file as it starts, so that a message can say what was on its way
