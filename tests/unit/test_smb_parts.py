@@ -154,7 +154,7 @@ def test_a_file_whose_commands_would_not_fit_one_smbclient_line_is_refused():
     from backup_system.transports.smb.transport import SmbJob
 
     session = SimpleNamespace(target=SmbTarget("h", "s", "lab/" + "f" * 200), options=None)
-    job = Job(None, Source("csvs", "/data/csvs", ()), "//h/s/lab", False)
+    job = Job(SimpleNamespace(versions=False, options=None), Source("csvs", "/data/csvs", ()), "//h/s/lab", False)
     deep = "/".join(["d" * 250] * 16) + "/x.csv"  # about 4 KB: the rename line names it twice, past 8 KB
     local = {"short.csv": LocalFile("short.csv", 1, 0.0), deep: LocalFile(deep, 1, 0.0)}
     found = SmbJob(job, session, None).too_long(local)
@@ -219,31 +219,32 @@ def test_listing_sections_are_split_at_our_markers_only():
     assert split_sections(lines, 3) == [[lines[0]], ["b"], []]
 
 
-def test_listing_masks_select_a_groups_top_level_folders_and_no_other_sessions():
-    from backup_system.transports.smb.listing import masks_for
+def covered_by(masks, name):
+    return any(name.casefold().startswith(mask[:-1].casefold()) if mask.endswith("*")
+               else name.casefold() == mask.casefold() for mask in masks)
+
+
+def test_listing_masks_cover_every_folder_once_with_few_masks_and_even_work():
+    from backup_system.transports.smb.masks import sessions_plan
 
     names = [f"d{index:05d}" for index in range(1000)]
-    group, others = names[:63], names[63:]
-    masks, plain = masks_for(group, others)
-    assert plain == [] and len(masks) <= 10, masks
-
-    def covered(name):
-        return any(name.casefold().startswith(mask[:-1].casefold()) if mask.endswith("*")
-                   else name.casefold() == mask.casefold() for mask in masks)
-
-    assert all(covered(name) for name in group) and not any(covered(name) for name in others)
-    # a name that begins another's is matched whole; letter case never lets a mask reach another group
-    assert masks_for(["ab", "Data"], ["abc", "data2", "DATA3"]) == (["Data", "ab"], [])
-    assert masks_for(["a*b"], []) == ([], ["a*b"])  # a name a mask cannot hold is listed on its own
+    plan = sessions_plan(dict.fromkeys(names, 1), 16)
+    assert len(plan) == 16 and max(len(masks) for masks, _ in plan) <= 7, plan  # 100 masks of 10 folders
+    for name in names:
+        assert sum(covered_by(masks, name) for masks, _ in plan) == 1, name
+    # a name that begins another's is matched whole; names differing in case stay in one session
+    plan = sessions_plan({"ab": 5, "abc": 5, "Data": 1, "data2": 1, "DATA3": 1}, 2)
+    assert sorted(mask for masks, _ in plan for mask in masks) == ["D*", "ab", "abc"]
+    assert sessions_plan({"a*b": 1}, 4) == [([], ["a*b"])]  # a name a mask cannot hold is listed on its own
 
 
-def test_listing_groups_are_balanced_by_the_previous_runs_folder_counts():
-    from backup_system.transports.smb.listing import balanced_groups
+def test_listing_work_is_balanced_by_the_previous_runs_folder_counts():
+    from backup_system.transports.smb.masks import sessions_plan
 
     counts = {"big": 64, **{f"s{index:02d}": 1 for index in range(64)}}
-    groups = balanced_groups(counts, 2)
-    assert groups[0] == ["big"] and len(groups) == 2  # the big tree alone, the 64 small ones together
-    assert balanced_groups({"a": 1, "b": 1}, 16) == [["a", "b"]]  # too few folders for more sessions
+    plan = sessions_plan(counts, 2)
+    assert sorted(plan) == [(["b*"], []), (["s*"], [])]  # the big tree alone, the 64 small ones together
+    assert len(plan) == 2 and sessions_plan({"a": 1, "b": 1}, 1) == [(["a", "b"], [])]
 
 
 def test_folder_counts_are_kept_per_target_and_a_bad_file_is_no_counts(tmp_path):

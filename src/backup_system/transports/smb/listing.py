@@ -3,15 +3,12 @@ several sessions side by side.
 
 Listing costs about four round trips per folder, one folder after the other in a session: on a real
 network that, not the bytes, is the time. So the top-level folders are shared out among up to
-`sessions` sessions side by side, while the local tree is scanned. Each `ls` command costs three
-round trips more (smbclient asks for the disk's free space after each), so a session lists its share
-with a few name masks (`ls "target\\d0001*"` with recurse on: the mask selects top-level folders, the
-recursion below them takes everything) rather than one `ls` per folder. The top-level names and how
+`sessions` sessions side by side, while the local tree is scanned, each session listing its share
+with a few name masks (masks.py) rather than one `ls` per folder. The top-level names and how
 many folders each holds are kept in the job's state folder: the next run starts every session at
 once, balanced by those counts, while one of them lists the target folder itself to catch new names.
 """
 
-import bisect
 import hashlib
 import json
 import math
@@ -22,6 +19,7 @@ from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 
 from ...locations import is_inside
+from .masks import sessions_plan
 
 RemoteFile = namedtuple("RemoteFile", "size mtime")
 # attributes: Samba prints D A H S R N in upper case and t s r c o n e (sparse, compressed, offline, ...) in lower
@@ -34,10 +32,12 @@ def parse_listing(lines, folder):
     """The files and folders under `folder` from `recurse ON; ls` output: ({path: RemoteFile}, {folder paths})."""
     files, folders = {}, set()
     current = folder
-    base = folder.replace("/", "\\")
+    below = ""  # what joins a name to `folder`: a section inside it needs no check per entry
+    days = {}  # (year, month, day) -> its midnight, UTC seconds: ten thousand files share a few days
     for line in lines:
         if line.startswith("\\"):
             current = line.strip("\\").replace("\\", "/")
+            below = section_below(current, folder)
             continue
         match = LISTING_LINE.match(line)
         if not match:
@@ -46,25 +46,42 @@ def parse_listing(lines, folder):
         name = name.rstrip(" ")
         if name in (".", ".."):
             continue
-        full = f"{current}/{name}" if current else name
-        if base and not is_inside(full, folder):
-            continue
-        relative = full[len(folder) + 1:] if folder else full
+        if below is None:  # a section outside `folder`: only the entry that is `folder` itself or inside it
+            full = f"{current}/{name}" if current else name
+            if not is_inside(full, folder):
+                continue
+            relative = full[len(folder) + 1:]
+        else:
+            relative = below + name
         if "D" in attributes:
             folders.add(relative)
-        else:
-            stamp = (int(year), MONTHS[month], int(day), int(hour), int(minute), int(second))
-            files[relative] = RemoteFile(int(size), _utc_seconds(*stamp))
+            continue
+        date = (int(year), MONTHS[month], int(day))
+        midnight = days.get(date)
+        if midnight is None:
+            midnight = days[date] = _utc_seconds(*date)
+        files[relative] = RemoteFile(int(size), midnight + int(hour) * 3600 + int(minute) * 60 + int(second))
     return files, folders
 
 
-def _utc_seconds(year, month, day, hour, minute, second):
+def section_below(current, folder):
+    """The prefix that makes a name in section `current` relative to `folder` ('' or 'a/b/'), or None when the
+    section is not `folder` nor inside it."""
+    if not folder:
+        return f"{current}/" if current else ""
+    if current == folder:
+        return ""
+    return current[len(folder) + 1:] + "/" if current.startswith(folder + "/") else None
+
+
+def _utc_seconds(year, month, day):
     import calendar
 
-    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    return calendar.timegm((year, month, day, 0, 0, 0, 0, 0, 0))
 
 
 FOLDERS_PER_SESSION = 16  # fewer folders than this each: fewer listing sessions (one costs ~20 round trips to start)
+FIRST_SESSION_COST = 16  # round trips the first session spends timing the link and listing the target folder
 # What smbclient and smbd spend here on one request, in seconds (bench/smb.py): while a request crosses the link
 # the CPUs serve others, so ~round trip / this many sessions keep them busy; fewer leave them waiting, more
 # only cost process starts (on loopback the round trip is below this: 2 sessions, one per core).
@@ -77,9 +94,6 @@ def sessions_for(round_trip, setting):
     if round_trip is None:
         return setting
     return max(1, min(setting, max(FEWEST_SESSIONS, math.ceil(round_trip / REQUEST_COST))))
-
-
-WILDCARDS = set('*?<>"')  # what a mask cannot hold literally (SMB names never do; a Unix-side name might)
 
 
 class FolderCounts:
@@ -123,47 +137,6 @@ class FolderCounts:
             pass
 
 
-def balanced_groups(counts, sessions):
-    """The top-level folders in name order (letter case ignored, so each group's masks stay few), cut into at
-    most `sessions` runs of about equal folder counts; never more groups than FOLDERS_PER_SESSION allows."""
-    tops = sorted(counts, key=lambda name: (name.casefold(), name))
-    total = sum(max(1, counts[top]) for top in tops)
-    count = max(1, min(sessions, len(tops), math.ceil(total / FOLDERS_PER_SESSION)))
-    groups, current, done = [], [], 0
-    for top in tops:
-        current.append(top)
-        done += max(1, counts[top])
-        if done >= total * (len(groups) + 1) / count and len(groups) < count - 1:
-            groups.append(current)
-            current = []
-    return [group for group in [*groups, current] if group]
-
-
-def masks_for(group, others):
-    """Name masks that match every name of `group` and, letter case ignored, none of `others` (names known to be
-    listed by another session): each name's shortest such prefix and a star, or the name itself when it is the
-    beginning of another's. Names a mask cannot hold come back apart, as the second value."""
-    folded = sorted(name.casefold() for name in others)
-
-    def taken(prefix):
-        at = bisect.bisect_left(folded, prefix)
-        return at < len(folded) and folded[at].startswith(prefix)
-
-    masks, plain = set(), []
-    for name in group:
-        if WILDCARDS & set(name):
-            plain.append(name)
-            continue
-        masks.add(next((name[:length] + "*" for length in range(1, len(name) + 1)
-                        if not taken(name[:length].casefold())), name))
-    kept = []  # a mask whose prefix a shorter kept mask already covers adds nothing
-    for mask in sorted(masks, key=len):
-        stem = mask.rstrip("*").casefold()
-        if not any(other.endswith("*") and stem.startswith(other[:-1].casefold()) for other in kept):
-            kept.append(mask)
-    return sorted(kept), plain
-
-
 class TreeListing:
     """The remote tree under the session's target folder: start() starts the first sessions at once (they connect
     while the caller scans the local tree) and a thread that reads them; result() waits for it."""
@@ -183,8 +156,7 @@ class TreeListing:
         first (the thread then shares out its top-level folders)."""
         self.known = self.counts.read() if self.counts else None
         if self.known:
-            groups = balanced_groups(self.known, sessions_for(self.counts.round_trip, self.sessions))
-            self.first = self.start_groups(groups, with_top=True)
+            self.first = self.start_plan(self.plan(self.known, self.counts.round_trip), with_top=True)
         else:
             self.first = [self.start_group([], [], with_top=True, recurse=False)]
         self.thread.start()
@@ -208,8 +180,7 @@ class TreeListing:
         files, folders = self.read_groups(self.first)
         if not self.known:
             tops = {folder: 1 for folder in folders}
-            groups = balanced_groups(tops, sessions_for(self.round_trip, self.sessions)) if tops else []
-            self.add(files, folders, self.read_groups(self.start_groups(groups)))
+            self.add(files, folders, self.read_groups(self.start_plan(self.plan(tops, self.round_trip))))
         missed = sorted(top for top in folders if "/" not in top and top not in self.reached)
         if missed:  # new since the counts were kept, or matched by no mask: listed now, one `ls` each
             self.add(files, folders, self.read_groups([self.start_group([], missed, with_top=False)]))
@@ -222,16 +193,22 @@ class TreeListing:
         files.update(found[0])
         folders.update(found[1])
 
-    def start_groups(self, groups, with_top=False):
-        """One started session per group of top-level folders (the first also lists the target folder's own
-        entries, with_top), each with the masks that select its group."""
-        groups = groups or ([[]] if with_top else [])
-        everyone = [top for group in groups for top in group]
+    def plan(self, counts, round_trip):
+        """[(masks, plain)] per session (see masks.py): as many sessions as the link needs, never so many that
+        each gets fewer than FOLDERS_PER_SESSION folders."""
+        if not counts:
+            return []
+        folders = sum(max(1, count) for count in counts.values())
+        sessions = min(sessions_for(round_trip, self.sessions), math.ceil(folders / FOLDERS_PER_SESSION))
+        return sessions_plan(counts, max(1, sessions), first_cost=FIRST_SESSION_COST)
+
+    def start_plan(self, plan, with_top=False):
+        """One started session per (masks, plain) of the plan; the first also lists the target folder's own
+        entries (with_top)."""
+        plan = plan or ([([], [])] if with_top else [])
         started = []
         try:
-            for index, group in enumerate(groups):
-                inside = set(group)
-                masks, plain = masks_for(group, [top for top in everyone if top not in inside])
+            for index, (masks, plain) in enumerate(plan):
                 started.append(self.start_group(masks, plain, with_top and index == 0))
         except BaseException:
             for watched, _, _ in started:  # nobody will read them: no process left waiting on its stdin
