@@ -27,6 +27,7 @@ class ExitStatus(IntEnum):
     FAILED = 1
     USAGE = 2
     LOCKED = 3
+    WAITING = 4
     INTERRUPTED = 130
 
 
@@ -35,6 +36,8 @@ MEANINGS = {
     ExitStatus.FAILED: "at least one job failed; the other jobs still ran",
     ExitStatus.USAGE: "usage or configuration error: one line on stderr, nothing was sent",
     ExitStatus.LOCKED: "another run holds the lock for this config",
+    ExitStatus.WAITING: "restore: the only files not restored wait for cold storage (a restore was requested); "
+                        "run it again later",
     ExitStatus.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM)",
 }
 

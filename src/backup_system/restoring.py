@@ -9,12 +9,18 @@ renamed into place one by one, so an interrupted restore leaves no truncated fil
 A name that would land outside --to (`..`, an absolute name, through a symbolic link) is refused
 and reported, whatever the destination's listing says.
 
-The transport answers two verbs, list_files and fetch (see transports/__init__.py); nothing here
-asks which kind of destination it holds.
+Cold storage (S3 Deep Archive, Glacier): a file that could not be fetched because its object must be restored
+first is asked to be restored (priority and days as given), written nowhere, and reported as waiting, with one
+line per source; the same restore run again once S3 has restored it brings it back. A dry run asks nothing and
+says what it would ask.
+
+The transport answers the verbs list_files and fetch (see transports/__init__.py), and where it has cold storage
+thaw; nothing here asks which kind of destination it holds.
 """
 
 import fnmatch
 import os
+import re
 import shutil
 import time
 from collections import namedtuple
@@ -25,6 +31,24 @@ from .versions import stamp_time, versions_root
 
 STAGING_PREFIX = ".backup_system-restore-"
 OWN_FOLDER = ".backup_system"  # our manifest beside the data: never part of the restored tree
+
+COLD_PRIORITIES = ("Standard", "Bulk", "Expedited")  # S3's restore tiers
+COLD_DAYS = 7  # how long S3 keeps a restored object readable
+# a file that waits for cold storage: its reason in the report (by the state of its restore), its line per source
+WAITING_STATES = {"requested": "a restore was requested", "under way": "its restore is under way (requested earlier)",
+                  "would request": "a restore would be requested (dry run: nothing asked)"}
+WAITING = re.compile(r"in (?P<storage_class>\S+), not readable until restored: (?P<state>"
+                     + "|".join(map(re.escape, WAITING_STATES.values())) + r")(?: (?P<detail>\(.*\)))?")
+WAITING_LINES = {
+    "requested": "requested a restore of {files} from {storage_class} {detail}; run the same restore again after that",
+    "under way": "{files} from {storage_class} still being restored (requested earlier); run the same restore again "
+                 "later",
+    "would request": "would request a restore of {files} from {storage_class} {detail}; nothing requested (dry run)",
+}
+
+Cold = namedtuple("Cold", "priority days", defaults=("Standard", COLD_DAYS))
+Cold.__doc__ = "How to ask cold storage for a restore: S3's priority (Standard, Bulk, Expedited) and days readable."
+DEFAULT_COLD = Cold()
 
 Copy = namedtuple("Copy", "path size mtime folder kept_at")
 Copy.__doc__ = ("One copy of a file at the destination: its relative path, size and mtime, the folder it is "
@@ -79,6 +103,44 @@ def unsafe_name(path):
     return None
 
 
+def frozen_copies(transport, folder, paths, at, cold, ask):
+    """{path: reason} for each of `paths` in `folder` that cold storage holds unreadable until restored (asking for
+    the restore when `ask`), through Transport.thaw (rclone: s3_cold.py); {} for a transport without cold storage."""
+    if not paths:
+        return {}
+    found = transport.thaw(folder, paths, at, priority=cold.priority, days=cold.days, ask=ask)
+    return {path: cold_reason(frozen) for path, frozen in found.items()}
+
+
+def cold_reason(frozen):
+    """A file's reason in the report: waiting (WAITING matches it), or a failure."""
+    if frozen.state not in WAITING_STATES:
+        return f"in {frozen.storage_class}: {frozen.detail}"
+    detail = f" ({frozen.detail})" if frozen.detail else ""
+    return f"in {frozen.storage_class}, not readable until restored: {WAITING_STATES[frozen.state]}{detail}"
+
+
+def waiting(failures):
+    """The (path, reason) of failures that only wait for cold storage."""
+    return [(path, reason) for path, reason in failures if WAITING.fullmatch(reason)]
+
+
+def waiting_lines(failures):
+    """One line per storage class and state for the files that wait for cold storage, e.g. "requested a restore
+    of 3 files from DEEP_ARCHIVE (priority Standard, within 12 h); run the same restore again after that"."""
+    from collections import Counter
+
+    from .record import plural
+
+    lines = []
+    for reason, count in Counter(reason for _, reason in waiting(failures)).items():
+        match = WAITING.fullmatch(reason)
+        state = next(name for name, text in WAITING_STATES.items() if text == match["state"])
+        lines.append(WAITING_LINES[state].format(files=plural(count, "file"), storage_class=match["storage_class"],
+                                                 detail=match["detail"] or ""))
+    return lines
+
+
 def selected(path, source_name, patterns):
     """--path GLOB: matched against the path in the source and against SOURCE/path."""
     return not patterns or any(fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(f"{source_name}/{path}", pattern)
@@ -88,9 +150,9 @@ def selected(path, source_name, patterns):
 class Restore:
     """One source's restore: choose the copies, fetch them into staging, move them into place."""
 
-    def __init__(self, transport, job, at, patterns, to, staging, log):
+    def __init__(self, transport, job, at, patterns, to, staging, log, cold=DEFAULT_COLD):
         self.transport, self.job, self.at, self.patterns = transport, job, at, patterns
-        self.to, self.staging, self.log = to, staging, log
+        self.to, self.staging, self.log, self.cold = to, staging, log, cold
 
     def run(self):
         target = self.job.target
@@ -120,6 +182,9 @@ class Restore:
             elif selected(path, self.job.source.name, self.patterns):
                 wanted.append(copy)
         if self.job.dry_run:
+            frozen = self.frozen_in_folders(wanted)
+            failures += sorted(frozen.items())
+            wanted = [copy for copy in wanted if copy.path not in frozen]
             return Outcome(sent=tuple(copy.path for copy in wanted), bytes_sent=sum(c.size for c in wanted),
                            failures=tuple(failures))
         restored = self.fetch_all(wanted, failures)
@@ -139,10 +204,14 @@ class Restore:
         _, name, fmt = before[-1]
         self.log.info(f"restoring from the archive {name}")
         if self.job.dry_run:
-            return Outcome(sent=(f"(everything in {name})",))
+            frozen = self.frozen(self.job.target, [name], ask=False)
+            return Outcome(failures=tuple(frozen.items())) if frozen else Outcome(sent=(f"(everything in {name})",))
         fetched, missed = self.transport.fetch(self.job.target, [name], os.path.join(self.staging, "archive"),
                                                at=self.version_at)
         if name not in fetched:
+            frozen = self.frozen(self.job.target, [name])
+            if frozen:
+                return Outcome(failures=tuple(frozen.items()))
             raise NotFound(f"{name} could not be fetched: {missed[0][1] if missed else 'not found'}")
         unpacked = os.path.join(self.staging, "unpacked")
         members, failures = unpack(os.path.join(self.staging, "archive", name), fmt, unpacked, unsafe_name)
@@ -166,7 +235,8 @@ class Restore:
         for index, (folder, copies) in enumerate(sorted(by_folder.items())):
             into = os.path.join(self.staging, str(index))
             fetched, missed = self.transport.fetch(folder, [copy.path for copy in copies], into, at=self.version_at)
-            failures.extend(missed)
+            frozen = self.frozen(folder, [path for path, _ in missed])  # cold storage: asked to restore them
+            failures.extend((path, frozen.get(path, reason)) for path, reason in missed)
             for copy in copies:
                 if copy.path in fetched:
                     problem = self.place(copy, os.path.join(into, copy.path))
@@ -175,6 +245,18 @@ class Restore:
                     else:
                         restored[copy.path] = copy.size
         return restored
+
+    def frozen(self, folder, paths, ask=True):
+        return frozen_copies(self.transport, folder, paths, self.version_at, self.cold, ask)
+
+    def frozen_in_folders(self, copies):
+        """A dry run: {path: reason} of the copies that cold storage holds unreadable (nothing is asked)."""
+        by_folder, frozen = {}, {}
+        for copy in copies:
+            by_folder.setdefault(copy.folder, []).append(copy.path)
+        for folder, paths in sorted(by_folder.items()):
+            frozen.update(self.frozen(folder, paths, ask=False))
+        return frozen
 
     def place(self, copy, fetched):
         """Move one fetched file to its real name under --to/<source>; why it could not be, or None."""
@@ -254,9 +336,11 @@ def restore_jobs(config, from_, source, dry_run):
 
 
 def run_restore(config=None, *, from_, to, at=None, source=None, paths=(), dry_run=False, force=False,
-                console_level=None, stream=None):
+                console_level=None, stream=None, cold_priority="Standard", cold_days=COLD_DAYS):
     """Bring back each source's tree as it was at `at` (seconds; default now) from destination `from_` into
-    `to`/<source>/, and return the RunRecord (action "restore"; `sent` holds the files restored).
+    `to`/<source>/, and return the RunRecord (action "restore"; `sent` holds the files restored). Files in cold
+    storage not restored yet are asked to be, at `cold_priority` for `cold_days`, and are failures that WAITING
+    matches (waiting_lines says them).
 
     Raises ConfigError for a mistake (unknown destination, a non-empty `to` without force)."""
     from . import log as logs
@@ -266,6 +350,7 @@ def run_restore(config=None, *, from_, to, at=None, source=None, paths=(), dry_r
     from .times import now
     from .transports import transport_for
 
+    cold = cold_request(cold_priority, cold_days)
     config = load_config(config)
     at = now() if at is None else at
     jobs = restore_jobs(config, from_, source, dry_run)
@@ -276,14 +361,25 @@ def run_restore(config=None, *, from_, to, at=None, source=None, paths=(), dry_r
         log.info(f"{'dry run, ' if dry_run else ''}restoring from {from_} as of "
                  f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(at))} into {to}")
         for job in jobs:
-            records.append(restore_one(job, transport_for(job.destination, log), at, paths, to, log))
+            records.append(restore_one(job, transport_for(job.destination, log), at, paths, to, log, cold))
     finally:
         log.close()
     return RunRecord(new_run_id(), "restore", dry_run, "cli", config.path, config.name, started, time.time(),
                      tuple(records), (), (), False, None)
 
 
-def restore(config=None, *, from_, to, at=None, source=None, paths=(), dry_run=False, force=False):
+def cold_request(priority, days):
+    """Cold(priority, days) from what the user gave (a priority in any case); ConfigError for anything else."""
+    named = {name.lower(): name for name in COLD_PRIORITIES}.get(str(priority).lower())
+    if named is None:
+        raise ConfigError(f"cold priority {priority!r}: choose one of {', '.join(COLD_PRIORITIES)}")
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ConfigError(f"cold days {days!r}: give a whole number of days, 1 or more")
+    return Cold(named, days)
+
+
+def restore(config=None, *, from_, to, at=None, source=None, paths=(), dry_run=False, force=False,
+            cold_priority="Standard", cold_days=COLD_DAYS):
     """From Python (a notebook): run_restore, with `at` also as people write it ("yesterday", "3d",
     "2026-11-30T14:00") and `paths` also as one glob; the RunRecord shows as a table in Jupyter."""
     if isinstance(at, str):
@@ -294,24 +390,28 @@ def restore(config=None, *, from_, to, at=None, source=None, paths=(), dry_run=F
             raise ConfigError(f"at={at!r}: not a time; give an ISO date or time, now, yesterday, or e.g. 3d, 12h")
         at = moment
     return run_restore(config, from_=from_, to=to, at=at, source=source,
-                       paths=(paths,) if isinstance(paths, str) else tuple(paths), dry_run=dry_run, force=force)
+                       paths=(paths,) if isinstance(paths, str) else tuple(paths), dry_run=dry_run, force=force,
+                       cold_priority=cold_priority, cold_days=cold_days)
 
 
-def restore_one(job, transport, at, paths, to, log):
+def restore_one(job, transport, at, paths, to, log, cold=DEFAULT_COLD):
     from .record import JobRecord
 
     started, outcome, error, kind = time.monotonic(), Outcome(), None, None
     staging = staging_folder(to)
     with log.prefixed(f"{job.destination.name}/{job.source.name}"):
         try:
-            outcome = Restore(transport, job, at, paths, to, staging, log).run()
+            outcome = Restore(transport, job, at, paths, to, staging, log, cold).run()
         except BackupError as failure:
             error, kind = str(failure), getattr(failure, "kind", "failed")
             log.error(f"FAILED: {error}")
         finally:
             remove_staging(staging)
-        for path, reason in outcome.failures:
-            log.warning(f"not restored: {path}: {reason}")
+        cold_ones = set(waiting(outcome.failures))
+        for path, reason in outcome.failures:  # a file that waits for cold storage: one line for them all
+            (log.debug if (path, reason) in cold_ones else log.warning)(f"not restored: {path}: {reason}")
+        for line in waiting_lines(outcome.failures):
+            log.warning(line)
     return JobRecord(job.destination.name, job.source.name, job.target, job.destination.type, job.dry_run,
                      outcome.sent, outcome.bytes_sent, 0, outcome.failures, 0, error, kind,
                      time.monotonic() - started, ())

@@ -97,6 +97,12 @@ class Transport:
         nothing unless allowed."""
         return False
 
+    def thaw(self, location, paths, at=None, priority="Standard", days=7, ask=True):
+        """Of `paths` under `location`, those in cold storage and not readable until restored, {path: Frozen};
+        with `ask` the destination is asked to restore them. {} where nothing is cold."""
+        thaw = getattr(self.reading(), "thaw", None)
+        return thaw(self, location, paths, at, priority=priority, days=days, ask=ask) if thaw else {}
+
     def reading(self):
         return self.verbs("fetch")
 

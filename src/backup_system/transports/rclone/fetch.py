@@ -17,6 +17,7 @@ from ...errors import TimedOut
 from .. import Listed
 from .command import RETRIES, as_folder, config_option, rclone_binary, timeout_flags
 from .log_reader import NOT_FOUND, LogReader
+from .s3_cold import thaw  # noqa: F401 - a reading verb: objects in cold storage (restoring.frozen_copies)
 from .s3_versions import version_at, versions_of  # noqa: F401 - versions_of: a reading verb (Transport.versions_of)
 
 LOG = ("--use-json-log", "-v")
@@ -73,11 +74,11 @@ def fetch(transport, location, paths, into, at=None):
     return fetched, missed + [(path, "a name with a line break: rclone cannot be asked for it") for path in unaskable]
 
 
-def run(transport, words, **how):
-    """One rclone command of this destination: its program, config file, environment and the user's flags last
-    (as a run puts them), the log as JSON on stderr; a proc.Result."""
+def run(transport, words, last=(), **how):
+    """One rclone command of this destination: its program, config file, environment and the user's flags (as a
+    run puts them; `last` after those, to win over them), the log as JSON on stderr; a proc.Result."""
     options = transport.destination.options
     argv = [rclone_binary(options), *config_option(options), *words, *LOG, *RETRIES,
-            *timeout_flags(transport.destination), *options.flags]
+            *timeout_flags(transport.destination), *options.flags, *last]
     return proc.run(argv, timeout=transport.destination.timeout, log=transport.log, secrets=transport.secrets,
                     env=transport.env, **how)

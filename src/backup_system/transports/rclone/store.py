@@ -13,8 +13,10 @@ from .log_reader import LogReader
 
 
 def put_file(transport, local_path, location):
-    """See Transport.put_file."""
-    rclone(transport, ["copyto", os.path.abspath(local_path), location], f"writing {location}")
+    """See Transport.put_file. On a destination whose objects go to cold storage the file (the manifest) stays in
+    STANDARD: verify reads it, and a cold object cannot be read without a restore."""
+    last = ("--s3-storage-class", "STANDARD") if transport.cold() else ()
+    rclone(transport, ["copyto", os.path.abspath(local_path), location], f"writing {location}", last)
 
 
 def remove_folder(transport, location):
@@ -22,9 +24,9 @@ def remove_folder(transport, location):
     rclone(transport, ["purge", location], f"removing {location}")
 
 
-def rclone(transport, words, doing):
+def rclone(transport, words, doing, last=()):
     reader = LogReader(transport.log, transport.secrets)
-    ran = run(transport, words)
+    ran = run(transport, words, last)
     for line in ran.stderr_lines:
         reader.take(line)
     if ran.timed_out:

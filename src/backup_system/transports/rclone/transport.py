@@ -23,7 +23,7 @@ from ...localtree import folder_problem
 from ...progress import progress_line
 from ...versions import VERSIONS_SUFFIX, version_stamp, versions_folder
 from .. import Tally, Transport, secrets_of
-from . import s3_versions, unfinished
+from . import s3_cold, s3_versions, unfinished
 from .command import (
     RETRIES,
     as_folder,
@@ -93,6 +93,11 @@ class Rclone(Transport):
     def native_versions(self):
         """See Transport.native_versions: versions: true on an S3 bucket that keeps them (s3_versions.py)."""
         return s3_versions.native(self)
+
+    def cold(self):
+        """See Transport.cold: objects go to S3 DEEP_ARCHIVE or GLACIER (the flags, rclone_env or the remote's own
+        storage_class; s3_cold.py)."""
+        return s3_cold.cold(self)
 
     def put_file(self, local_path, location):
         """See Transport.put_file. After a job found the server gone, at once the same error: a frozen server
