@@ -177,3 +177,18 @@ def test_compare_size_leaves_a_same_size_copy_another_client_put_there(rclone_la
     assert result.returncode == 0, result.stdout + result.stderr
     assert job_of(result, "smb", "csvs")["sent"] == ["deep/er/b.csv"]
     assert theirs.read_text() == "9,9\n"
+
+
+def test_a_mirror_through_rclone_moves_what_the_source_lost_into_the_versions_folder(rclone_lab, samba):
+    configure(rclone_lab, samba, mode="mirror")
+    first = rclone_lab.run("--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    os.remove(rclone_lab.path("data/csvs/a.csv"))
+
+    second = rclone_lab.run("--json")
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "a.csv" not in tree(on_server(samba, "csvs"))
+    kept = on_server(samba, "csvs-versions")
+    assert [tree(kept / stamp) for stamp in os.listdir(kept)] == [{"a.csv": b"1,2\n"}]
+    assert tree(on_server(samba, "csvs")) == {"deep/er/b.csv": b"3,4\n" * 100}

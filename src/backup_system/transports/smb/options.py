@@ -31,6 +31,11 @@ FIELDS = (
     option("remove_from_local", "bool", False,
            "after a job, delete the local files whose copy on the server a fresh listing confirmed "
            "(same size and time); never in a dry run"),
+    option("mode", "choice", "copy",
+           "copy: nothing is deleted; mirror: deletions at the source are carried to the destination, what is "
+           "deleted or overwritten kept in <target>-versions/<stamp>/ (through smbclient a server-side rename; a "
+           "mounted share through rsync)",
+           choices=("copy", "mirror")),
     option("compare", "choice", "size_and_time",
            "size_and_time: a file whose copy on the server has the same size and modification time is unchanged; "
            "size: the same size is enough (files another client put there are not re-sent, and "
@@ -59,15 +64,26 @@ def check(destination, sources, fail):
     if not 1 <= destination.options.port <= 65535:
         raise fail(("port",), f"{destination.options.port} is not a TCP port (1-65535)")
     destination = with_url_port(destination, fail)
-    if destination.versions and destination.options.method != "rclone":
-        raise fail(("versions",), "keeping versions on an smb destination needs method: rclone in this version "
-                                  "(through smbclient it is not built yet)")
+    if destination.options.mode == "mirror" and destination.options.remove_from_local:
+        raise fail(("remove_from_local",), "remove_from_local with mode: mirror would move every backed-up file "
+                                           "into the versions folder on the next run; choose one")
+    if destination.versions or destination.options.mode == "mirror":
+        check_folders(destination, fail)
     if destination.options.method == "rclone":
         for key, (value, reason) in NOT_WITH_RCLONE.items():
             if getattr(destination.options, key) == value:
                 raise fail((key,), reason)
     check_locations(destination, sources, fail)
     return destination
+
+
+def check_folders(destination, fail):
+    """Versions are kept beside a target folder (<folder>-versions): a source sent to a share's top has none."""
+    for source, location in destination.paths.items():
+        rest = location.split("://", 1)[-1] if location else ""
+        if location and is_smb_url(location) and len([part for part in rest.split("/") if part]) <= 2:
+            raise fail((f"{source}_path",), "versions and mode: mirror need a folder inside the share (the "
+                                            "versions are kept beside it, in <folder>-versions)")
 
 
 def with_url_port(destination, fail):

@@ -11,8 +11,12 @@ import json
 import os
 
 from ...errors import TransportError
-from .session import MARKER, MARKER_ANSWER, MARKER_LINE, QUIET_LINES, START, UNREACHABLE, quoted
+from .session import MARKER, MARKER_ANSWER, MARKER_LINE, QUIET_LINES, START, UNREACHABLE, describe, quoted
 from .watch import Conversation
+
+NOT_KEPT = "not replaced: its copy on the server could not be moved into the versions folder"
+GONE = "NT_STATUS_OBJECT_NAME_NOT_FOUND"  # the copy to move away is no longer there: nothing to keep
+COLLISION = "NT_STATUS_OBJECT_NAME_COLLISION"  # a folder that is there already
 
 
 class TemporaryRecord:
@@ -60,7 +64,10 @@ class Upload(Conversation):
     """One session's share of the files, said to smbclient as the session goes (see session.Conversation): the
     folders they need created first (parents first; one that exists answers a harmless collision), then each
     file put under its temporary name with its time set, then, once the session said that went well, renamed
-    into place by the same session; a temporary file whose put or rename went wrong is deleted. Last, with a
+    into place by the same session; a temporary file whose put or rename went wrong is deleted. With `keep`
+    (keeping.SessionKeeping, for a destination that keeps versions), a file that replaces a copy on the share
+    (`replaces(path)`) first has that copy moved into the versions folder, its folders made once per session;
+    a copy that cannot be moved is not replaced (the file fails, its temporary file deleted). Last, with a
     list_command, the same session lists the folders whose files it renamed (no session more for that).
 
     `renamed`: the paths now under their real name; `problems`: {path: messages} for the others;
@@ -70,12 +77,14 @@ class Upload(Conversation):
     AHEAD = 4  # files said ahead of the answers, so the session never waits for us
 
     def __init__(self, paths, put_commands, rename_command, delete_command, folders=(), before=(),
-                 list_command=None):
+                 list_command=None, keep=None, replaces=lambda path: False):
         self.paths = paths
         self.put_commands, self.rename_command, self.delete_command = put_commands, rename_command, delete_command
         self.folders = list(folders)  # mkdir commands' folders, as the share spells them
         self.before = list(before)  # commands said first, whose messages nobody reads (deletes of leftovers)
         self.list_command = list_command  # folder -> the `ls` that lists it; None: no listing at the end
+        self.keep, self.replaces = keep, replaces
+        self.folders_said = {}  # {path: what the mkdirs of its versions folders said, besides collisions}
         self.said = 0  # files whose put was written
         self.ended = 0  # files with nothing more to say
         self.pending = []  # messages since the last marker
@@ -113,6 +122,9 @@ class Upload(Conversation):
         if step == "l":
             self.listed[self.to_list[index]] = raw
             return ()
+        if step == "k":  # the versions folders made: one that is there answers a harmless collision
+            self.folders_said[self.paths[index]] = [line for line in said if COLLISION not in line]
+            return ()
         commands = self.answer(step, self.paths[index], said, index)
         if step == "p" and self.said < len(self.paths):
             commands += self.next_put()
@@ -128,11 +140,19 @@ class Upload(Conversation):
         return [*commands, None]
 
     def answer(self, step, path, said, index):
-        """What to say after the put (p), the rename (r) or the delete (d) of one file went as `said` tells."""
-        if said and step in "pr":
+        """What to say after the put (p), the move of the old copy into the versions folder (v), the rename (r)
+        or the delete (d) of one file went as `said` tells."""
+        if said and step == "v" and not all(GONE in line for line in said):  # gone: nothing left to keep
+            said = [f"{NOT_KEPT} ({describe(self.folders_said.get(path, []) + said)})"]
+        elif step == "v":
+            said = []
+        if said and step in "prv":
             self.problems[path] = said
             return [self.delete_command(path), MARKER.format(f"d{index}")]
-        if step == "p":
+        if step == "p" and self.keep is not None and self.replaces(path):
+            folders, move = self.keep.commands(path)
+            return [*folders, MARKER.format(f"k{index}"), move, MARKER.format(f"v{index}")]
+        if step in "pv":
             return [self.rename_command(path), MARKER.format(f"r{index}")]
         self.ended += 1
         if step == "r":

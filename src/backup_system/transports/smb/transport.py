@@ -8,7 +8,9 @@ in the same session (see temporaries.Upload). How many sessions follows the roun
 session measures (listing.sessions_for). A file whose put, utimes and rename were answered without
 a word of trouble counts as sent; the folders of the others are listed to tell what happened. So
 neither an interrupted run nor a full disk ever leaves a truncated file under the real name, and
-on a real network the round trips overlap instead of adding up.
+on a real network the round trips overlap instead of adding up. With `versions: true` or `mode: mirror`
+the old copy of each replaced file, and each file a mirror removes, is moved on the server into
+<target>-versions/<stamp>/ (keeping.py); confirming.py tells what was sent and what remove_from_local may delete.
 """
 
 import os
@@ -18,19 +20,13 @@ from ...errors import NotFound, Stalled, TimedOut, TransportError, Unreachable
 from ...localtree import folder_problem, scan
 from ...plan import needs_transfer
 from .. import Tally, Transport
-from .listing import FolderCounts, RemoteFile, TreeListing, parse_listing, sessions_for
+from . import keeping
+from .confirming import confirm, parse_folders, remove_confirmed
+from .listing import FolderCounts, TreeListing, sessions_for
 from .names import STRICT, TEMP_PREFIX, has_control_character, refusal, refusals, run_token, temp_name
 from .probe import name_rules
-from .session import (
-    MARKER_LINE,
-    Session,
-    describe,
-    parse_target,
-    quoted,
-    smb_path,
-    split_sections,
-)
-from .temporaries import TemporaryRecord, Upload
+from .session import MARKER_LINE, Session, parse_target, quoted, smb_path
+from .temporaries import NOT_KEPT, TemporaryRecord, Upload
 
 FILES_PER_SESSION = 8  # fewer files than this each: fewer sessions (one costs ~50 ms of CPU to start)
 MAX_COMMAND_BYTES = 8000  # smbclient reads its commands with fgets(8192): a longer line splits in two
@@ -94,7 +90,8 @@ class Smb(Transport):
         from ..rsync.transport import Rsync
 
         self.log.info(f"//{target.host}/{target.share} is mounted at {mount}: using rsync")
-        through_rsync = self.destination._replace(type="rsync", options=DEFAULTS)
+        mode = getattr(self.destination.options, "mode", "copy")  # versions: true is the destination's own
+        through_rsync = self.destination._replace(type="rsync", options=DEFAULTS._replace(mode=mode))
         return Rsync(through_rsync, self.log).send(job._replace(destination=through_rsync,
                                                                 target=os.path.join(mount, target.folder)))
 
@@ -123,6 +120,7 @@ class SmbJob:
         self.log = log
         self.folder = session.target.folder
         self.token = run_token()
+        self.keeping = keeping.keeping_for(job, self.folder)  # versions: true, mode: mirror; else None
         self.record = TemporaryRecord(job.state_dir, job.target)
         self.recorded = self.record.names()  # temporary paths this tool made here and may have left
         self.refused_folders = []  # folders whose mkdir the server refused (permission denied), parents first
@@ -147,6 +145,9 @@ class SmbJob:
         self.log.debug(f"round trip {measured * 1000:.2f} ms: up to {self.sessions} upload sessions"
                        if measured is not None else f"round trip not measured: up to {self.sessions} upload sessions")
         rules = self.name_rules()
+        mirrored = getattr(self.options, "mode", "copy") == "mirror" and self.job.only_paths is None
+        gone = keeping.to_remove(remote, local, skipped, self.job.source.exclude, rules.case_sensitive) \
+            if mirrored else []
         leftovers = sorted(path for path in self.recorded if path in remote or path in remote_folders)
         to_send = [path for path in local if self.needs_sending(local[path], remote.get(path))]
         refused = [*refusals(local, rules, among=to_send), *self.too_long(to_send)]  # only what is to be sent
@@ -159,17 +160,19 @@ class SmbJob:
             self.tally.unchanged = len(local) - len(to_send) - len(refused_paths)
             if leftovers:
                 self.log.info(f"would remove {len(leftovers)} temporary files left by an interrupted run")
+            keeping.remove(self, gone)
             return self.tally.outcome()
         if to_send or leftovers:
             reasons = self.upload(to_send, local, remote, remote_folders, leftovers,
                                   target_listed=bool(remote or remote_folders))
-            remote.update(self.confirm(to_send, local, reasons))
+            remote.update(confirm(self, to_send, local, reasons))
             if counts and to_send:  # the folders made: the next run's listing is shared out by them too
                 counts.write(remote_folders | parents(self.tally.sent), measured)
         self.clean_up(leftovers)
         self.tally.unchanged = len(local) - len(to_send) - len(refused_paths)
+        keeping.remove(self, gone)
         if self.options.remove_from_local:
-            self.remove_confirmed(local, remote)
+            self.tally.removed = remove_confirmed(self, local, remote)
         return self.tally.outcome()
 
     def needs_sending(self, file, remote):
@@ -177,12 +180,6 @@ class SmbJob:
         if self.compare == "size" and remote is not None and remote.size == file.size:
             return False
         return needs_transfer(file, remote)
-
-    def is_on_server(self, file, remote):
-        """The server's copy is this file: same size and time (with `compare: size`, same size)."""
-        if remote is None or remote.size != file.size:
-            return False
-        return self.compare == "size" or remote.mtime == int(file.mtime)
 
     def name_rules(self):
         """Which names the share keeps: asked of the server with `names: server` (not in a dry run, which
@@ -201,7 +198,7 @@ class SmbJob:
         """(path, reason) for each file whose put or rename would not fit on one smbclient command line."""
         found = []
         for path in paths:
-            lines = (self.put_line(path), self.rename_line(path))
+            lines = (self.put_line(path), self.rename_line(path), *([self.keeping.move_line(path)] if self.keeping else []))
             if max(len(line.encode("utf-8", "surrogateescape")) for line in lines) > MAX_COMMAND_BYTES:
                 found.append((path, f"its path is too long for smbclient's command line ({MAX_COMMAND_BYTES} bytes)"))
         return found
@@ -254,7 +251,8 @@ class SmbJob:
             return Upload(paths, put, lambda path: self.rename_line(path, replace=path in remote),
                           lambda path: f"del {quoted(smb_path(self.folder, self.temp(path)))}",
                           folders=self.folders_to_make(paths, remote_folders, target_listed), before=before,
-                          list_command=listing if self.options.remove_from_local else None)
+                          list_command=listing if self.options.remove_from_local else None,
+                          keep=self.keeping and self.keeping.for_session(), replaces=remote.__contains__)
 
         reasons, done = {}, set()
         shares = self.shares(to_send)
@@ -323,6 +321,8 @@ class SmbJob:
     def explain_put(self, path, problems):
         """A put refused by name is our temporary name being refused (the real name comes at the rename); a put
         into a missing folder whose mkdir the server refused names that folder."""
+        if problems and problems[0].startswith(NOT_KEPT):
+            return problems  # the put went well; keeping the old copy did not (see temporaries.Upload)
         if any("NT_STATUS_OBJECT_PATH_NOT_FOUND" in problem for problem in problems):
             where = "/".join(part for part in (self.folder, path) if part)
             refused = sorted((folder for folder in self.refused_folders if where.startswith(folder + "/")), key=len)
@@ -342,82 +342,6 @@ class SmbJob:
         if still_there != self.record.names():
             self.record.write(still_there)
         self.recorded = still_there
-
-    def confirm(self, to_send, local, reasons):
-        """Which files count as sent; returns what is now on the server of them, {path: RemoteFile}.
-
-        A file whose session said nothing after its put, utimes and rename (the markers tie each answer to its
-        file) is there, with its size and time: a listing would cost seven round trips a folder to say so. The
-        folders of the others are listed (a session cut after a rename it could not report leaves a complete
-        file there). With remove_from_local, local files are deleted on a listing's word only: the upload
-        sessions list the folders they wrote, and the folders they did not list are listed now."""
-        if self.options.remove_from_local:
-            listed, unsure = dict(self.listed_after), {path for path in to_send if path not in reasons}
-        else:
-            listed = {path: RemoteFile(local[path].size, int(local[path].mtime)) for path in self.renamed}
-            unsure = set(to_send) - self.renamed
-        folders = sorted({path.rpartition("/")[0] for path in unsure} - self.folders_listed)
-        count = min(self.sessions, -(-len(folders) // FILES_PER_SESSION))
-        for found in self.in_parallel([folders[index::count] for index in range(count)], self.list_folders):
-            listed.update({path: file for path, file in found.items() if path in unsure or path not in listed})
-        for path in to_send:
-            arrived, expected = listed.get(path), RemoteFile(local[path].size, int(local[path].mtime))
-            if arrived == expected:
-                self.tally.sent[path] = local[path].size
-                self.log.debug(f"sent {path}")
-            elif arrived is not None and arrived.mtime > expected.mtime and path not in reasons:
-                self.fail(path, "changed on the server during this run and newer there: kept the server's copy")
-            else:
-                self.fail(path, self.reason(reasons.get(path)))
-        return listed
-
-    def reason(self, problems):
-        if problems and any("NT_STATUS_OBJECT_NAME_COLLISION" in problem for problem in problems):
-            return "made on the server during this run: kept the server's copy"  # the rename that replaces nothing
-        return describe(problems) or "not on the server after the upload"
-
-    def list_folders(self, folders):
-        """{path: RemoteFile} of the files in these folders (not below them), in one session."""
-        lines = self.session.listing_lines([smb_path(self.folder, f"{folder}/*" if folder else "*")
-                                            for folder in folders], recurse=False)
-        return parse_folders(self.folder, folders, split_sections(lines, len(folders)))
-
-    def remove_confirmed(self, local, remote):
-        """Delete local files whose server copy the latest listing shows as this file (see is_on_server)."""
-        removed, other_time = 0, 0
-        for path, file in local.items():
-            if not self.is_on_server(file, remote.get(path)):
-                other_time += remote.get(path) is not None and remote[path].size == file.size
-                continue
-            removed += self.remove_local(path, file)
-        self.log.info(f"removed {removed} local files confirmed on the server (remove_from_local)")
-        if other_time:
-            self.log.warning(f"kept locally: {other_time} files whose copy on the server has another modification "
-                             f"time (compare: size to accept them)")
-        self.tally.removed = removed
-
-    def remove_local(self, path, file):
-        """Delete one local file unless it changed since the scan; 1 when removed, else 0."""
-        full = os.path.join(self.job.source.path, path)
-        try:
-            now = os.stat(full)
-            if (now.st_size, now.st_mtime) != (file.size, file.mtime):
-                self.log.warning(f"kept: {path}: changed here since it was sent")
-                return 0
-            os.remove(full)
-        except OSError as error:
-            self.log.warning(f"kept: {path}: cannot remove it: {error.strerror}")
-            return 0
-        self.log.info(f"removed from local: {path}")
-        return 1
-
-
-def parse_folders(target_folder, folders, sections):
-    """{path: RemoteFile} of the files in each folder (relative to the target folder) from its `ls` section."""
-    headed = []
-    for folder, section in zip(folders, sections, strict=True):
-        headed += ["\\" + smb_path(target_folder, folder), *section]
-    return parse_listing(headed, target_folder)[0]
 
 
 def parents(paths):

@@ -154,7 +154,8 @@ def rclone_destination(destination, target, user, obscured, domain):
     environment = {"RCLONE_CONFIG": "",  # an in-memory config: the user's rclone.conf is neither read nor asked for
                    **{prefix + key: value for key, value in settings.items() if value}}
     flags = ["--modify-window", "1s", *(["--size-only"] if options.compare == "size" else [])]
-    options = rclone_defaults()._replace(remote=REMOTE, rclone_env=environment, flags=flags)
+    options = rclone_defaults()._replace(remote=REMOTE, rclone_env=environment, flags=flags,
+                                         mode=destination.options.mode)
     return destination._replace(type="rclone", options=options)
 
 
