@@ -42,7 +42,7 @@ def list_files(transport, location):
     pattern = smb_path(target.folder, "*")
     lines = Session(transport.destination, target, transport.log).run(["recurse ON", f"ls {quoted(pattern)}"],
                                                                       in_order=False)
-    for line in filter(is_message, lines):
+    for line in (line for line in lines if "NT_STATUS_" in line and is_message(line)):
         status = STATUS.search(line)
         if status and status.group(0) in ABSENT and line.rstrip().endswith(f"listing \\{pattern}"):
             return None  # the folder itself is not there (a folder under it may vanish while it is listed)

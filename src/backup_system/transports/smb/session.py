@@ -168,7 +168,7 @@ class Session:
         elif watched.stopped == "stalled":
             error = self.stalled(lines, doing)
         else:
-            messages = [line for line in lines if is_message(line)]
+            messages = [line for line in lines if "NT_STATUS_" in line and is_message(line)]  # ran_well's kind
             if ran_well(watched.returncode, messages):
                 return lines
             error = self.explain(watched.returncode, lines)
@@ -237,7 +237,7 @@ class Session:
     def listed(self, watched):
         """The lines of a listing session start_listing() started, once it ended (see listing_lines)."""
         lines = self.finish(watched, doing=f"listing {self.where}/{self.target.folder}")
-        for line in filter(is_message, lines):
+        for line in (line for line in lines if "NT_STATUS_" in line and is_message(line)):
             status = STATUS.search(line)
             if status and status.group(0) not in ABSENT:
                 kind = Refused if status.group(0) == "NT_STATUS_ACCESS_DENIED" else TransportError
