@@ -140,10 +140,12 @@ class TreeListing:
     """The remote tree under the session's target folder: start() starts the first sessions at once (they connect
     while the caller scans the local tree) and a thread that reads them; result() waits for it."""
 
-    def __init__(self, session, sessions, counts=None):
+    def __init__(self, session, sessions, counts=None, keep_open=False):
         self.session = session
         self.sessions = max(1, sessions)
         self.counts = counts  # FolderCounts, or None
+        self.keep_open = keep_open  # sessions stay connected after listing, for the upload (watch.Relay)
+        self.idle = []  # those sessions, listed and waiting (their Relay conversations)
         self.thread = threading.Thread(target=self.list, daemon=True)
         self.found = self.error = None
         self.reached = set()  # top-level folders whose tree a session listed
@@ -187,6 +189,17 @@ class TreeListing:
             self.counts.write(folders, self.round_trip)
         return files, folders
 
+    def take_idle(self, count):
+        """Up to `count` sessions that listed and wait for work (watch.Relay); the others are closed."""
+        taken, rest = self.idle[:count], self.idle[count:]
+        self.idle = []
+        for relay in rest:
+            relay.close()
+        return taken
+
+    def close_idle(self):
+        self.take_idle(0)
+
     @staticmethod
     def add(files, folders, found):
         files.update(found[0])
@@ -229,7 +242,9 @@ class TreeListing:
                                                        for top in plain]
         marks = {} if with_top else None
         self.reached.update(plain)
-        return self.session.start_listing(commands, recurse, first_flat=with_top, marks=marks), starts, marks
+        started = self.session.start_listing(commands, recurse, first_flat=with_top, marks=marks,
+                                             keep_open=self.keep_open)
+        return started, starts, marks
 
     def read_groups(self, started):
         """({path: RemoteFile}, {folder paths}) of started sessions, each read to its end side by side."""
@@ -265,6 +280,8 @@ class TreeListing:
         finally:
             if marks is not None:
                 self.round_trip = round_trip(marks)
+        if self.keep_open and not watched.conversation.ended:
+            self.idle.append(watched.conversation)
         found = []  # each command's section, headed as `recurse ON` heads a folder
         for start, section in zip(starts, split_sections(lines, len(starts)), strict=True):
             found += ["\\" + smb_path(start), *section]

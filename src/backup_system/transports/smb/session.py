@@ -159,6 +159,10 @@ class Session:
         """Converse with a session begin() started until it ends; its output lines, or the TransportError of
         run()."""
         watched.run()
+        return self.outcome(watched, doing)
+
+    def outcome(self, watched, doing="talking to the server"):
+        """The lines of a session that ended, or the TransportError of run()."""
         lines = watched.lines
         if watched.stopped == "timeout":
             error = TimedOut(f"smbclient stopped after the {self.timeout:g} s timeout while {doing} at {self.where}")
@@ -220,8 +224,9 @@ class Session:
         ECHOES echo requests (one round trip each, markers e0, e1, ...) come first, to time the round trip."""
         return self.listed(self.start_listing(patterns, recurse, first_flat, marks))
 
-    def start_listing(self, patterns, recurse=True, first_flat=False, marks=None):
-        """The session of listing_lines, started (see begin()); listed() gives its lines."""
+    def start_listing(self, patterns, recurse=True, first_flat=False, marks=None, keep_open=False):
+        """The session of listing_lines, started (see begin()); listed() gives its lines. keep_open: the session
+        stays connected after the listing, for an upload (watch.Relay)."""
         commands = [MARKER.format(START)] if marks is not None else []
         for index in range(ECHOES if marks is not None else 0):
             commands += ["echo 1 x", MARKER.format(f"e{index}")]
@@ -230,19 +235,36 @@ class Session:
             commands += [f"ls {quoted(pattern)}", MARKER.format(index)]
             if index == 0 and recurse and first_flat:
                 commands.append("recurse ON")
-        from .watch import Batch
+        from .watch import Batch, Relay
 
-        return self.begin(Batch(commands), in_order=False, marks=marks)
+        return self.begin((Relay if keep_open else Batch)(commands), in_order=False, marks=marks)
 
     def listed(self, watched):
-        """The lines of a listing session start_listing() started, once it ended (see listing_lines)."""
-        lines = self.finish(watched, doing=f"listing {self.where}/{self.target.folder}")
+        """The lines of a listing session start_listing() started, once it ended or, kept open, once the listing
+        is said (see listing_lines)."""
+        doing = f"listing {self.where}/{self.target.folder}"
+        relay = watched.conversation if hasattr(watched.conversation, "hand_over") else None
+        if relay is None:
+            lines = self.finish(watched, doing)
+        else:
+            relay.start(watched)
+            lines = relay.listed()
+            lines = self.outcome(watched, doing) if lines is None else lines
         for line in (line for line in lines if "NT_STATUS_" in line and is_message(line)):
             status = STATUS.search(line)
             if status and status.group(0) not in ABSENT:
+                if relay is not None:
+                    relay.close()
                 kind = Refused if status.group(0) == "NT_STATUS_ACCESS_DENIED" else TransportError
                 raise kind(f"cannot list {self.where}/{self.target.folder}: {describe([status.group(0)])}")
         return lines
+
+    def continue_in(self, relay, conversation, doing="talking to the server"):
+        """Say `conversation` in a listing session kept open (watch.Relay) rather than a new one: its lines or the
+        TransportError of run(); a new session when that one had ended meanwhile."""
+        if not relay.hand_over(conversation):
+            return self.converse(conversation, doing=doing)
+        return self.outcome(relay.watched, doing)
 
 
 def round_trip(marks):

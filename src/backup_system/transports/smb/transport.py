@@ -133,7 +133,16 @@ class SmbJob:
 
     def run(self):
         counts = None if self.job.dry_run else FolderCounts(self.job.state_dir, self.job.target)  # writes nothing
-        listing = TreeListing(self.session, self.options.sessions, counts).start()  # while the local tree is scanned
+        # the listing sessions stay connected for the upload (a new session costs ~20 round trips)
+        self.listing = TreeListing(self.session, self.options.sessions, counts, keep_open=not self.job.dry_run)
+        self.listing.start()  # while the local tree is scanned
+        try:
+            return self.compare_and_send(counts)
+        finally:
+            self.listing.close_idle()
+
+    def compare_and_send(self, counts):
+        listing = self.listing
         local, skipped = scan(self.job.source.path, self.job.source.exclude)
         if self.job.only_paths is not None:
             local, skipped = only(self.job.only_paths, local, skipped)
@@ -255,9 +264,11 @@ class SmbJob:
                           keep=self.keeping and self.keeping.for_session(), replaces=remote.__contains__)
 
         reasons, done = {}, set()
-        shares = self.shares(to_send)
-        jobs = [(share, deletes if index == 0 else ()) for index, share in enumerate(shares)]
-        for problems, gone in self.in_parallel(jobs, lambda job: self.upload_share(job[0], upload, before=job[1])):
+        shares = self.shares(to_send, free=len(self.listing.idle))
+        relays = self.listing.take_idle(len(shares))  # sessions still connected from the listing
+        jobs = [(share, deletes if index == 0 else (), relays[index] if index < len(relays) else None)
+                for index, share in enumerate(shares)]
+        for problems, gone in self.in_parallel(jobs, lambda job: self.upload_share(job[0], upload, job[1], job[2])):
             reasons.update(problems)
             done |= gone
         self.recorded -= {self.temp(path) for path in done}  # renamed or deleted: nothing of ours left there
@@ -274,12 +285,16 @@ class SmbJob:
             self.listed_after.update(parse_folders(self.folder, [folder], [lines]))
             self.folders_listed.add(folder)
 
-    def upload_share(self, paths, upload, retry=True, before=()):
-        """({path: problems}, {paths whose temporary file is gone}) for one session's share of the files; a
-        session whose connection breaks is followed by one more for the files it did not finish."""
+    def upload_share(self, paths, upload, before=(), relay=None, retry=True):
+        """({path: problems}, {paths whose temporary file is gone}) for one session's share of the files, in a
+        listing session still connected (relay) or a new one; a session whose connection breaks is followed by
+        one more for the files it did not finish."""
         conversation = upload(paths, before)
         try:
-            self.session.converse(conversation, doing="uploading files")
+            if relay is None:
+                self.session.converse(conversation, doing="uploading files")
+            else:
+                self.session.continue_in(relay, conversation, doing="uploading files")
             self.heard(conversation)
         except (Stalled, TimedOut):
             raise  # the server stopped answering: every other session waits as long; the job fails
@@ -299,11 +314,12 @@ class SmbJob:
             return {path: [str(error)] for path in paths if path not in conversation.renamed}, conversation.deleted
         return conversation.problems, conversation.deleted
 
-    def shares(self, paths):
-        """The paths split over the sessions: each session's files of a folder together, in folder order."""
+    def shares(self, paths, free=0):
+        """The paths split over the sessions: each session's files of a folder together, in folder order. `free`
+        sessions are connected already (from the listing): as many shares as those cost nothing to start."""
         if not paths:
             return []
-        count = max(1, min(self.sessions, -(-len(paths) // FILES_PER_SESSION)))
+        count = max(1, min(self.sessions, len(paths), max(free, -(-len(paths) // FILES_PER_SESSION))))
         ordered = sorted(paths, key=lambda path: (path.rpartition("/")[0], path))
         size = -(-len(ordered) // count)
         return [ordered[index:index + size] for index in range(0, len(ordered), size)] or [[]]
@@ -325,10 +341,14 @@ class SmbJob:
             return problems  # the put went well; keeping the old copy did not (see temporaries.Upload)
         if any("NT_STATUS_OBJECT_PATH_NOT_FOUND" in problem for problem in problems):
             where = "/".join(part for part in (self.folder, path) if part)
-            refused = sorted((folder for folder in self.refused_folders if where.startswith(folder + "/")), key=len)
-            if refused:  # the deepest: a read-only share refuses mkdir of a folder that exists, too
+            refused = sorted({folder for folder in self.refused_folders if where.startswith(folder + "/")}, key=len)
+            # a read-only share refuses mkdir of a folder that exists, too: above the target (made only when it
+            # was not there) the deepest refused, at or below it the first (the others could not follow)
+            inside = [folder for folder in refused if folder == self.folder or folder.startswith(self.folder + "/")
+                      or not self.folder]
+            if refused:
                 target = self.session.target
-                return [f"permission denied creating //{target.host}/{target.share}/{refused[-1]}"]
+                return [f"permission denied creating //{target.host}/{target.share}/{(inside or refused[-1:])[0]}"]
         if any("NT_STATUS_OBJECT_NAME_NOT_FOUND opening remote file" in problem for problem in problems):
             name = self.temp(path).rsplit("/", 1)[-1]
             return [f"the server refuses the temporary upload name {name}: "

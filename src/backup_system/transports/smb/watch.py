@@ -10,7 +10,7 @@ import threading
 import time
 
 from ... import proc
-from .session import IO_TIMEOUT, MARKER_ANSWER, MARKER_LINE, is_message
+from .session import IO_TIMEOUT, MARKER, MARKER_ANSWER, MARKER_LINE, is_message
 
 
 class Watched:
@@ -123,3 +123,63 @@ class Conversation(Batch):
     def line(cls, command):
         encoded = command.encode("utf-8", "surrogateescape")
         return encoded + b" " * max(0, cls.PADDED - 1 - len(encoded)) + b"\n"
+
+
+class Relay(Conversation):
+    """A listing said line by line with stdin left open after it, so that the same connected session can go on
+    to upload (hand_over) instead of a new one, which costs ~20 round trips and ~50 ms of CPU here and on the
+    server. The session runs in a thread of its own from start(); close() ends it when nobody takes it."""
+
+    DONE = "relayed"  # the marker after the listing
+
+    def __init__(self, commands):
+        self.commands = [*commands, MARKER.format(self.DONE)]
+        self.done = threading.Event()  # the listing is said, or the session ended
+        self.ended = False
+        self.next = None  # the conversation handed over to
+        self.watched = self.thread = None
+
+    def opening(self):
+        return list(self.commands)
+
+    def hear(self, line):
+        if self.next is not None:
+            return self.next.hear(line)
+        marker = MARKER_LINE.search(line) if line.startswith(MARKER_ANSWER) else None
+        if marker and marker.group(1) == self.DONE:
+            self.done.set()
+        return ()
+
+    def start(self, watched):
+        self.watched = watched
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        try:
+            self.watched.run()
+        finally:
+            self.ended = True
+            self.done.set()
+
+    def listed(self):
+        """The listing's lines once said, or None when the session ended (its outcome tells why)."""
+        self.done.wait()
+        return None if self.ended else list(self.watched.lines)
+
+    def hand_over(self, conversation):
+        """Go on with `conversation` in this session, until it ends; False when the session had already ended."""
+        if self.ended:
+            return False
+        self.watched.lines = []  # the listing's lines were read already
+        self.next = conversation
+        for command in ["recurse OFF", *conversation.opening()]:
+            self.watched.commands.put(command)
+        self.thread.join()
+        return True
+
+    def close(self):
+        """End the session unless it was handed over (its stdin closed: smbclient logs off and exits)."""
+        if self.next is None and self.watched is not None:
+            self.next = Batch(())
+            self.watched.commands.put(None)
