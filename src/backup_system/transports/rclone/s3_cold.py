@@ -21,9 +21,8 @@ storage_class), for verify, which reads nothing back from such a destination unl
 import json
 from collections import namedtuple
 
-from ...errors import TimedOut
 from .options import COLD_STORAGE_CLASSES, storage_classes
-from .s3_versions import remote_settings, run, version_at
+from .s3_versions import rclone, remote_settings, version_at
 
 READY_WITHIN = {  # AWS's documented retrieval times
     ("DEEP_ARCHIVE", "Standard"): "within 12 h", ("DEEP_ARCHIVE", "Bulk"): "within 48 h",
@@ -123,18 +122,3 @@ def request_restore(transport, location, paths, priority, days, at):
                      location, input_bytes=names)
     answers = {item.get("Remote"): str(item.get("Status")) for item in json.loads("".join(printed) or "[]")}
     return {path: answers.get(path, "no answer for it") for path in paths}
-
-
-def rclone(transport, words, location, **how):
-    """One rclone backend command of this destination; the lines it printed, or the TransportError it ended with."""
-    from .log_reader import LogReader
-
-    printed, reader = [], LogReader(transport.log, transport.secrets)
-    ran = run(transport, words, on_line=printed.append, **how)
-    for line in ran.stderr_lines:
-        reader.take(line)
-    if ran.timed_out:
-        raise TimedOut(f"rclone stopped after the {transport.destination.timeout:g} s timeout at {location}")
-    if ran.returncode:
-        raise transport.explain(reader, ran.returncode, location)
-    return printed

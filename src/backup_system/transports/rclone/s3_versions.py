@@ -173,12 +173,12 @@ def enable_versioning(transport, bucket):
                              f"versions, set versions: false)") from None
 
 
-def rclone(transport, words, location):
+def rclone(transport, words, location, **how):
     """One short rclone command of this destination; its output lines, or the TransportError it ended with."""
     from .log_reader import LogReader
 
     lines, reader = [], LogReader(transport.log, transport.secrets)
-    ran = run(transport, words, on_line=lines.append)
+    ran = run(transport, words, on_line=lines.append, **how)
     for line in ran.stderr_lines:
         reader.take(line)
     if ran.timed_out:
