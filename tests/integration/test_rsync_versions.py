@@ -117,15 +117,3 @@ def test_versions_true_keeps_each_overwritten_copy_and_deletes_nothing(lab, tmp_
     assert run(lab, start + DAY).returncode == 0
     assert tree(lab.path("backups/csvs")) == {"a.csv": b"two\n", "b.csv": b"b\n"}  # a copy deletes nothing
     assert tree(lab.path(f"backups/csvs-versions/{stamp(start + DAY)}")) == {"a.csv": b"one\n"}
-
-
-def test_a_mirror_whose_source_vanished_is_refused_and_the_destination_untouched(lab):
-    lab.write_backups({"disk": {"base_path": "../backups", "mode": "mirror"}}, sources={"csvs": {"path": "../data/csvs"}})
-    lab.write("data/csvs/a.csv", "a\n")
-    assert lab.run().returncode == 0
-    os.rename(lab.path("data/csvs"), lab.path("data/csvs-renamed"))
-    os.mkdir(lab.path("data/csvs"))
-    result = lab.run()
-    assert result.returncode == 1 and "refused, nothing touched" in result.stdout
-    assert tree(lab.path("backups/csvs")) == {"a.csv": b"a\n"}
-    assert not lab.path("backups/csvs-versions").exists()

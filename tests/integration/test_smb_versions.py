@@ -145,18 +145,6 @@ def test_a_mirror_dry_run_names_what_it_would_remove_and_changes_nothing(lab, sm
     assert tree(smb.path("csvs")) == {"a.csv": b"a\n"}
 
 
-def test_a_mirror_whose_source_vanished_is_refused_and_the_share_untouched(lab, smb):
-    smb.configure(lab, sources=SOURCES, mode="mirror")
-    lab.write("data/csvs/a.csv", "a\n")
-    assert lab.run().returncode == 0
-    os.rename(lab.path("data/csvs"), lab.path("data/csvs-renamed"))
-    os.mkdir(lab.path("data/csvs"))
-    result = lab.run()
-    assert result.returncode == 1 and "refused, nothing touched" in result.stdout
-    assert tree(smb.path("csvs")) == {"a.csv": b"a\n"}
-    assert not smb.path("csvs-versions").exists()
-
-
 def test_versions_on_a_target_at_the_top_of_the_share_are_refused_in_one_line(lab, smb):
     settings = smb.settings(lab)
     lab.write_backups({"smb": {**settings, "csvs_path": smb.server.url("backup"), "versions": True}},

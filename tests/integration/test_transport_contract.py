@@ -2,7 +2,7 @@
 
 Each story runs the real command line against a real server on 127.0.0.1 (or a local folder) and reads
 what arrived from the server's own folder on disk; nothing of backup_system is imported. The adapters,
-one per kind, are in destinations.py. What only one transport does (bisync, mirror, pull, credentials,
+one per kind, are in destinations.py. What only one transport does (bisync, pull, credentials,
 names SMB refuses, the mount method, timeouts, locks) stays in that transport's own test file.
 """
 
@@ -197,6 +197,30 @@ def test_nothing_is_deleted_at_the_destination(lab, destination):
     assert result.returncode == 0, result.stdout + result.stderr
     assert destination.files("csvs") == {"a.csv": b"1,2\n", "b.csv": b"b\n"}
     assert job_of(result, destination.name, "csvs")["files_removed"] == 0
+
+
+def test_a_mirror_carries_a_deletion_keeps_the_copy_and_refuses_a_vanished_source(lab, destination):
+    lab.write("data/csvs/a.csv", "1,2\n")
+    for name in ("b.csv", "c.csv"):  # the source loses less than max_shrink (50 %): not a vanished source
+        lab.write(f"data/csvs/{name}", "b\n" * 10)
+    destination.configure(lab, sources={"csvs": {"path": "../data/csvs"}}, mode="mirror")
+    assert lab.run().returncode == 0
+    os.remove(lab.path("data/csvs/a.csv"))
+
+    result = lab.run("--json")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert destination.files("csvs") == {"b.csv": b"b\n" * 10, "c.csv": b"b\n" * 10}
+    kept = destination.path("csvs-versions")
+    assert [tree(kept / stamp) for stamp in os.listdir(kept)] == [{"a.csv": b"1,2\n"}]
+    assert job_of(result, destination.name, "csvs")["files_removed"] == 1
+
+    os.rename(lab.path("data/csvs"), lab.path("data/csvs-renamed"))
+    os.mkdir(lab.path("data/csvs"))
+    refused = lab.run()
+    assert refused.returncode == 1 and "refused, nothing touched" in refused.stdout
+    assert destination.files("csvs") == {"b.csv": b"b\n" * 10, "c.csv": b"b\n" * 10}
+    assert len(os.listdir(kept)) == 1
 
 
 def test_dry_run_writes_nothing_and_lists_what_would_be_sent(lab, destination):
