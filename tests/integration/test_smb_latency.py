@@ -94,3 +94,24 @@ def test_top_level_folders_made_on_the_server_since_the_last_run_are_listed_not_
     assert (job["sent"], job["failures"], job["files_unchanged"]) == ([], [], 4)  # seen there, newer: kept
     assert {path: content for path, content in tree(on_server(samba, "csvs")).items()} == {
         "a/x.csv": b"a\n", "b/x.csv": b"b\n", "ab/x.csv": b"theirs, newer\n", "c/x.csv": b"theirs, newer\n"}
+
+
+def test_changed_files_go_up_in_the_sessions_that_listed_without_a_new_connection(lab, samba, proxy):
+    write_tree(lab, files=60, folders=6)
+    through_proxy(lab, samba, proxy, sessions=8)
+    for _ in range(2):  # the upload, then a run that learns the folder our manifest went into
+        assert lab.run().returncode == 0
+    before = proxy.connections
+    assert lab.run().returncode == 0
+    listing = proxy.connections - before  # what a run with nothing to send opens: its listing sessions
+    changed = [f"data/csvs/d{index:02d}/sub/f{index:04d} it's; a name.csv" for index in range(6)]
+    for path in changed:
+        lab.write(path, os.urandom(50))
+
+    before = proxy.connections
+    result = lab.run("--json")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(job_of(result, "smb", "csvs")["sent"]) == sorted(path.split("/", 2)[2] for path in changed)
+    assert tree(on_server(samba, "csvs")) == tree(lab.path("data/csvs"))
+    assert proxy.connections - before == listing + 1  # the same sessions, and one for the manifest
