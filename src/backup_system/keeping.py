@@ -1,7 +1,10 @@
 """What a destination keeps beside the live tree: every copy of one file, and pruning versions past keep_days.
 
 Versions live in `<target>-versions/<stamp>/<path>` (versions.py); both verbs read them through the
-transport's list_files and never ask which kind of destination they hold.
+transport's list_files and never ask which kind of destination they hold. A destination in `mode: snapshot`
+keeps its copies in its complete snapshots instead: an unchanged file is one hard link in many of them, so
+consecutive snapshots holding the same copy (the same inode, or over ssh the same size and time) make one
+line, with the snapshots that hold it.
 """
 
 import os
@@ -10,8 +13,9 @@ from collections import namedtuple
 from .errors import BackupError, ConfigError
 from .versions import older_than, versions_folder, versions_root
 
-KeptCopy = namedtuple("KeptCopy", "destination source path kept_at mtime size")
-KeptCopy.__doc__ = "One copy of a file at a destination: kept_at None for the live copy, else when it was replaced."
+KeptCopy = namedtuple("KeptCopy", "destination source path kept_at mtime size snapshots", defaults=((),))
+KeptCopy.__doc__ = ("One copy of a file at a destination: kept_at None for the live copy, else when it was replaced; "
+                    "on a snapshot destination the names of the snapshots holding it, oldest first.")
 
 Pruned = namedtuple("Pruned", "destination source folders files bytes error note", defaults=(None,))
 Pruned.__doc__ = ("What prune removed (or would) for one job: dated folders, the files and bytes in them, or why not; "
@@ -40,6 +44,8 @@ def copies_of(transport, job, relative):
     """Every copy of one file at one job's destination, oldest first, the live one last."""
     from .restoring import kept_copies
 
+    if getattr(job.destination.options, "mode", "copy") == "snapshot":
+        return snapshot_copies(transport, job, relative)
     folder, _, name = relative.rpartition("/")
     live_folder = f"{job.target.rstrip('/')}/{folder}" if folder else job.target
     if transport.native_versions():  # an S3 bucket keeps them itself
@@ -52,6 +58,29 @@ def copies_of(transport, job, relative):
              for copy in sorted(kept, key=lambda copy: copy.kept_at)]
     return found + [KeptCopy(job.destination.name, job.source.name, relative, None, item.mtime, item.size)
                     for item in live]
+
+
+def snapshot_copies(transport, job, relative):
+    """Every distinct copy of one file in a snapshot destination's complete snapshots, oldest first: kept_at the
+    time of the first snapshot without it, None for the copy in the newest complete snapshot (latest)."""
+    from .versions import snapshot_time
+
+    verbs = transport.verbs("snapshot")
+    found = verbs.listing(transport, job.target.rstrip("/"))
+    names = found.complete if found else []
+    groups = []  # [index of the last snapshot, key, [Copy]]
+    for copy in verbs.copies(transport, job.target, names, relative):
+        index = names.index(copy.snapshot)
+        key = copy.inode if copy.inode is not None else (copy.listed.size, int(copy.listed.mtime))
+        if groups and groups[-1][0] == index - 1 and groups[-1][1] == key:
+            groups[-1][0] = index
+            groups[-1][2].append(copy)
+        else:
+            groups.append([index, key, [copy]])
+    return [KeptCopy(job.destination.name, job.source.name, relative,
+                     snapshot_time(names[last + 1]) if last + 1 < len(names) else None,
+                     held[0].listed.mtime, held[0].listed.size, tuple(copy.snapshot for copy in held))
+            for last, _, held in groups]
 
 
 def prune_job(transport, job, now, dry_run):

@@ -114,7 +114,8 @@ def remember_verification(config, ok, checked, now=None):
     import os
     import time
 
-    problems = [f"{item.destination}/{item.source}: {item.error or 'differences found'}" for item in checked
+    problems = [f"{item.destination}/{item.source}{'@' + item.snapshot if item.snapshot else ''}: "
+                f"{item.error or 'differences found'}" for item in checked
                 if item.error or item.missing or item.changed or item.unexpected]
     os.makedirs(config.state_dir, exist_ok=True)
     path = os.path.join(config.state_dir, VERIFIED_FILE)

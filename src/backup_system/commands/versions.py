@@ -7,7 +7,9 @@ from . import CONFIG_HELP, verb_parser
 EPILOG = """\
 PATH is the file's path on this machine (inside a source) or SOURCE/relative/path. Each kept copy
 shows when it was replaced or deleted (the run that kept it) and its own modification time; the
-live copy comes last. Exit status 1 when no destination holds any copy."""
+live copy comes last. On a destination in mode: snapshot each line is one distinct copy, with the
+snapshots that hold it (unchanged files are hard links shared by many); the copy in the newest complete
+snapshot is the live one. Exit status 1 when no destination holds any copy."""
 HEADINGS = ("destination", "copy", "modified", "size")
 
 
@@ -67,9 +69,19 @@ def print_table(source, relative, copies, problems):
     from ..record import format_bytes, format_table
     from ..times import format_time
 
+    snapshots = any(copy.snapshots for copy in copies)
     rows = [(copy.destination, "live" if copy.kept_at is None else f"kept {format_time(copy.kept_at)}",
-             format_time(copy.mtime), format_bytes(copy.size)) for copy in copies]
+             format_time(copy.mtime), format_bytes(copy.size), *([held_in(copy.snapshots)] if snapshots else []))
+            for copy in copies]
     print(f"{source}/{relative}:")
-    print("\n".join(format_table(HEADINGS, rows)) if rows else "no copy at any destination")
+    headings = HEADINGS + (("snapshots",) if snapshots else ())
+    print("\n".join(format_table(headings, rows)) if rows else "no copy at any destination")
     for problem in problems:
         print(f"cannot read {problem}")
+
+
+def held_in(names):
+    """The snapshots holding a copy, for the table: all of up to three, else the first and last and how many."""
+    if len(names) <= 3:
+        return ", ".join(names)
+    return f"{names[0]} .. {names[-1]} ({len(names)} snapshots)"

@@ -103,6 +103,10 @@ class Transport:
         thaw = getattr(self.reading(), "thaw", None)
         return thaw(self, location, paths, at, priority=priority, days=days, ask=ask) if thaw else {}
 
+    # A transport whose destinations take snapshots (mode: snapshot) has a snapshot.py in its package, reached with
+    # verbs("snapshot"): listing(transport, target), copies(transport, target, names, path), put_manifest(...).
+    snapshot_taken = None  # the snapshot this run completed (snapshot.Taken), where the manifest goes; None if none
+
     def reading(self):
         return self.verbs("fetch")
 

@@ -9,6 +9,10 @@ second --link-dest, so what had arrived is linked rather than sent again, and re
 is complete. Retention (`keep`, versions.snapshots_expired) then removes old complete snapshots, each its
 marker first, so one cut off midway is incomplete and cleaned by the next run, never restored from.
 
+Each complete snapshot also holds its own manifest, `<snapshot>/.backup_system/MANIFEST` (manifest.py puts it
+there through put_manifest once the snapshot is complete; `snapshot_taken` on the transport says which one), so
+verify and versions list read one snapshot, or each in turn, never the whole target mixed.
+
 Over ssh nothing runs on the server but rsync: listings are `rsync --list-only`, the marker and the link
 are rsynced from here, removal is store.remove_folder.
 """
@@ -16,6 +20,7 @@ are rsynced from here, removal is store.remove_folder.
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections import namedtuple
 
@@ -24,6 +29,7 @@ from ...errors import NotFound, TransportError
 from ...locations import is_remote_location
 from ...times import now
 from ...versions import snapshot_stamp, snapshot_time, snapshots_expired
+from .. import Listed
 from .fetch import last_words, rsh
 from .options import keep_counts
 
@@ -31,8 +37,14 @@ LATEST = "latest"
 MARKER = ".backup_system/complete"  # in a snapshot: it is complete
 LISTED = re.compile(r"^([-dl])\S{9}\s+[\d,]+ \S+ \S+ (.*)$")
 
+MANIFEST = ".backup_system/MANIFEST"  # in a snapshot: what it held (manifest.py)
+
 Snapshots = namedtuple("Snapshots", "complete incomplete")
 Snapshots.__doc__ = "The snapshot names at a target, oldest first: complete ones, and those a run left unfinished."
+Taken = namedtuple("Taken", "location previous")
+Taken.__doc__ = "The snapshot a run completed, and the complete one before it (its manifest to link to), or None."
+Copy = namedtuple("Copy", "snapshot listed inode")
+Copy.__doc__ = "One snapshot's copy of a file: the snapshot's name, its Listed, its inode (None over ssh)."
 
 
 def listing(transport, target):
@@ -138,6 +150,7 @@ def take(transport, job, mkpath):
     """One snapshot run (see the module's docstring); the job's Outcome."""
     from .transport import rsync_argv
 
+    transport.snapshot_taken = None
     target = job.target.rstrip("/")
     found = listing(transport, target)
     if found is None and not job.dry_run:
@@ -159,7 +172,10 @@ def take(transport, job, mkpath):
     mark_complete(transport, snapshot.target)
     point_latest(transport, target, name)
     transport.log.info(f"snapshot {name} complete; {LATEST} points at it")
-    for old in found.incomplete + expired(found.complete + [name], job.destination.options.keep):
+    removed = found.incomplete + expired(found.complete + [name], job.destination.options.keep)
+    kept = [old for old in found.complete if old not in removed]
+    transport.snapshot_taken = Taken(snapshot.target, f"{target}/{kept[-1]}" if kept else None)
+    for old in removed:
         remove(transport, f"{target}/{old}")
         transport.log.info(f"removed the snapshot {old}"
                            f"{' (left incomplete by an earlier run)' if old in found.incomplete else ''}")
@@ -182,3 +198,58 @@ def snapshot_at(transport, target, at):
         raise NotFound(f"{target} holds no complete snapshot from before that time (the oldest is "
                        f"{found.complete[0]})")
     return f"{target.rstrip('/')}/{before[-1]}"
+
+
+def put_manifest(transport, local_path, taken, link):
+    """Write the manifest into the snapshot a run completed (a Taken). link: the manifest here is unchanged since
+    the run before, so the previous snapshot's is hard-linked when rsync finds it the same file (size, and time to
+    the nanosecond: two manifests of one size written within a second must not pass for one); else a copy."""
+    previous = os.path.basename(taken.previous) if taken.previous and link else None
+    linking = [f"--link-dest=../../{previous}/{os.path.dirname(MANIFEST)}", "--modify-window=-1"] if previous else []
+    ran = proc.run(["rsync", "-t", "--mkpath", "--protect-args", *linking, *rsh(transport, taken.location), local_path,
+                    f"{taken.location}/{MANIFEST}"], timeout=transport.destination.timeout, log=transport.log,
+                   env={"LC_ALL": "C"})
+    if ran.returncode:
+        raise TransportError(f"cannot write {taken.location}/{MANIFEST}: {last_words(ran)}")
+
+
+def copies(transport, target, names, relative):
+    """Each of the snapshots `names` that holds the file `relative`, as a Copy, oldest first: locally one lstat a
+    snapshot; over ssh one listing of only that path in every snapshot."""
+    target = target.rstrip("/")
+    if not is_remote_location(target):
+        found = []
+        for name in names:
+            try:
+                info = os.lstat(os.path.join(target, name, relative))
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                found.append(Copy(name, Listed(relative, info.st_size, info.st_mtime), info.st_ino))
+        return found
+    return remote_copies(transport, target, set(names), relative)
+
+
+def remote_copies(transport, target, names, relative):
+    """copies() over ssh: rsync lists the target filtered down to `relative` inside each top folder."""
+    from .fetch import parsed
+
+    parts = [escape_pattern(part) for part in relative.split("/")]
+    rules = ["--include=/*/"] + [f"--include=/*/{'/'.join(parts[:depth])}/" for depth in range(1, len(parts))]
+    lines = []
+    ran = proc.run(["rsync", "-r", "--list-only", "--no-h", *rules, f"--include=/*/{'/'.join(parts)}",
+                    "--exclude=*", *rsh(transport, target), target + "/"], timeout=transport.destination.timeout,
+                   log=transport.log, env={"LC_ALL": "C"}, on_line=lines.append)
+    if ran.returncode:
+        raise TransportError(f"cannot list the snapshots in {target}: {last_words(ran)}")
+    found = []
+    for item in filter(None, map(parsed, lines)):
+        name, _, path = item.path.partition("/")
+        if name in names and path == relative and item.link is None:
+            found.append(Copy(name, item._replace(path=relative), None))
+    return sorted(found)
+
+
+def escape_pattern(name):
+    """A name as an rsync filter pattern matching only itself (its wildcard characters escaped)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", name)

@@ -30,7 +30,9 @@ def remove_folder(transport, location):
 
 def put_file(transport, local_path, location):
     """See Transport.put_file: rsync writes it under a temporary name and renames it into place."""
-    ran = proc.run(["rsync", "-t", "--mkpath", "--protect-args", *rsh(transport, location), local_path, location],
+    # --ignore-times: a manifest rewritten within the same second at the same size would pass rsync's quick check
+    ran = proc.run(["rsync", "-t", "--ignore-times", "--mkpath", "--protect-args", *rsh(transport, location),
+                    local_path, location],
                    timeout=transport.destination.timeout, log=transport.log, env={"LC_ALL": "C"})
     if ran.returncode:
         raise TransportError(f"cannot write {location}: {last_words(ran)}")
