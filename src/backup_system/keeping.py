@@ -142,7 +142,9 @@ def prune_after_run(config, record, log):
                 log.warning(f"prune failed: {pruned.error}")
                 continue
             if pruned.files:
-                log.record(f"pruned {pruned.files} kept copies older than {destination.keep_days} days "
-                           f"({pruned.bytes} bytes)")
+                from .record import format_bytes
+
+                copies = f"{pruned.files} kept {'copy' if pruned.files == 1 else 'copies'}"
+                log.info(f"pruned {copies} older than {destination.keep_days} days ({format_bytes(pruned.bytes)})")
         os.makedirs(os.path.dirname(stamp_file), exist_ok=True)
         open(stamp_file, "w").close()

@@ -88,7 +88,9 @@ def test_a_backup_prunes_versions_past_keep_days_at_its_end(lab):
     listed = report_of(lab.run("versions", "list", "csvs/a.csv", "--json"))["copies"]
     assert [copy["size"] for copy in listed] == [6, 7]
 
-    assert lab.run(env={"BACKUP_SYSTEM_NOW": later}).returncode == 0
+    result = lab.run(env={"BACKUP_SYSTEM_NOW": later})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "box/csvs: pruned 1 kept copy older than 30 days (6 B)" in result.stdout + result.stderr
     assert os.listdir(versions) == []
     assert tree(lab.path("backups/box/csvs")) == {"a.csv": b"second\n", "b.csv": b"b\n"}
 
