@@ -25,10 +25,11 @@ import sys
 import tempfile
 import time
 
-from timing import BACKUP_SCRIPT, PYTHON, ROOT, print_table, run, seconds, time_alternately
+from timing import BACKUP_SCRIPT, PYTHON, ROOT, make_tree, print_table, run, seconds, time_alternately
 
 sys.path.insert(0, os.path.join(ROOT, "src"))
 GOAL = 1.05
+SMALL_FILE = b"x" * 99 + b"\n"  # ~100 bytes
 CONFIG_YAML = """\
 backups:
   name: bench
@@ -51,19 +52,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def make_tree(folder, files, folders):
-    """`files` files of 100 bytes in `folders` folders; their relative paths."""
-    body, paths = b"x" * 99 + b"\n", []
-    for index in range(files):
-        relative = f"folder{index % folders:04d}/file{index:06d}.csv"
-        if index < folders:
-            os.makedirs(os.path.join(folder, os.path.dirname(relative)))
-        with open(os.path.join(folder, relative), "wb") as stream:
-            stream.write(body)
-        paths.append(relative)
-    return paths
-
-
 class Lab:
     """The config, the tree and the commands of one benchmark."""
 
@@ -74,7 +62,7 @@ class Lab:
             stream.write(CONFIG_YAML.format(source=self.source, destination=os.path.join(work, "dest")))
         print(f"building {files} files in {folders} folders ...", flush=True)
         started = time.perf_counter()
-        self.paths = make_tree(self.source, files, folders)
+        self.paths = make_tree(self.source, files, folders, SMALL_FILE)
         print(f"  built in {time.perf_counter() - started:.1f} s", flush=True)
         self.edits = 0
 

@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 
-from timing import BACKUP_SCRIPT, PYTHON, ROOT, print_table, run, seconds, time_alternately
+from timing import BACKUP_SCRIPT, PYTHON, ROOT, make_tree, print_table, run, seconds, time_alternately
 
 sys.path.insert(0, os.path.join(ROOT, "src"))
 RATIO_GOAL = 1.10
@@ -52,17 +52,6 @@ def parse_args():
 
 
 # --- building the data ---------------------------------------------------------------------------
-
-def make_tree(root, files, folders):
-    """`files` small files spread evenly over `folders` folders under root."""
-    folders = max(1, min(folders, files))
-    for folder_index in range(folders):
-        folder = os.path.join(root, f"d{folder_index:05d}")
-        os.makedirs(folder)
-        for file_index in range(folder_index, files, folders):
-            with open(os.path.join(folder, f"f{file_index:07d}.txt"), "wb") as stream:
-                stream.write(FILE_BODY)
-
 
 def write_config(workdir, name="config.yaml", text=CONFIG_YAML):
     path = os.path.join(workdir, name)
@@ -103,7 +92,7 @@ def no_change_scenario(workdir, files, folders, repeat):
     """Bring both destinations up to date, then time no-change runs of bare rsync and of ours."""
     source, bare = os.path.join(workdir, "src"), os.path.join(workdir, "bare")
     print(f"building {files} files in {folders} folders under {source} ...", flush=True)
-    print(f"  built in {seconds(lambda: make_tree(source, files, folders)):.1f} s", flush=True)
+    print(f"  built in {seconds(lambda: make_tree(source, files, folders, FILE_BODY)):.1f} s", flush=True)
     config = write_config(workdir)
     ours = [PYTHON, BACKUP_SCRIPT, "--config", config, "-q"]
     ours_no_partial = [PYTHON, BACKUP_SCRIPT, "--config",

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 
-from timing import BACKUP_SCRIPT, PYTHON, ROOT, print_table, run, seconds, time_alternately
+from timing import BACKUP_SCRIPT, PYTHON, ROOT, make_tree, print_table, run, seconds, time_alternately
 
 sys.path.insert(0, ROOT)
 from tests.integration.latency_proxy import LatencyProxy  # noqa: E402
@@ -87,21 +87,6 @@ def parse_args():
 
 
 # --- building the data and the config -------------------------------------------------------------
-
-def make_tree(root, files, folders):
-    """`files` files of 1 KB spread evenly over `folders` folders under root; returns their relative paths."""
-    folders = max(1, min(folders, files))
-    paths = []
-    for folder_index in range(folders):
-        folder = f"d{folder_index:05d}"
-        os.makedirs(os.path.join(root, folder))
-        for file_index in range(folder_index, files, folders):
-            path = f"{folder}/f{file_index:07d}.txt"
-            with open(os.path.join(root, path), "wb") as stream:
-                stream.write(FILE_BODY)
-            paths.append(path)
-    return paths
-
 
 def write_config(workdir, server, credentials, name, sessions=None):
     extra = f"      sessions: {sessions}\n" if sessions is not None else ""
@@ -391,7 +376,7 @@ def main():
     try:
         source = os.path.join(workdir, "src")
         print(f"building {args.files} files of 1 KB in {args.folders} folders under {source} ...", flush=True)
-        paths = make_tree(source, args.files, args.folders)
+        paths = make_tree(source, args.files, args.folders, FILE_BODY)
         folders = sorted({path.split("/")[0] for path in paths})
         with SambaServer(os.path.join(workdir, "samba")) as server, \
                 LatencyProxy(server.port, round_trip=args.round_trip / 1000) as proxy:

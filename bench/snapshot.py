@@ -23,9 +23,10 @@ import statistics
 import tempfile
 import time
 
-from timing import BACKUP_SCRIPT, PYTHON, print_table, run, seconds, time_alternately
+from timing import BACKUP_SCRIPT, PYTHON, make_tree, print_table, run, seconds, time_alternately
 
 GOAL = 1.0
+SMALL_FILE = b"x" * 99 + b"\n"  # ~100 bytes
 DAY = 86400
 CONFIG_YAML = """\
 backups:
@@ -41,16 +42,6 @@ backups:
       mode: snapshot
       keep: {{daily: 1000}}
 """
-
-
-def make_tree(folder, files, folders):
-    body = b"x" * 99 + b"\n"
-    for index in range(files):
-        path = os.path.join(folder, f"folder{index % folders:04d}", f"file{index:06d}.csv")
-        if index < folders:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as stream:
-            stream.write(body)
 
 
 class Ours:
@@ -105,7 +96,7 @@ def main():
     work = tempfile.mkdtemp(prefix="bench-snapshot-", dir="/tmp")
     try:
         source = os.path.join(work, "src")
-        make_tree(source, arguments.files, arguments.folders)
+        make_tree(source, arguments.files, arguments.folders, SMALL_FILE)
         sides = {"ours": Ours(work, source), "rsnapshot": Rsnapshot(work, source)}
         for side in sides.values():
             side.once()  # the first snapshot copies everything: untimed

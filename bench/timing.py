@@ -51,3 +51,19 @@ def print_table(rows, title=None):
     print(f"\n{'scenario':{width}} {'median s':>9} {'min s':>8}   ratio / notes")
     for name, times, note in rows:
         print(f"{name:{width}} {statistics.median(times):9.3f} {min(times):8.3f}   {note}".rstrip())
+
+
+def make_tree(root, files, folders, body):
+    """`files` files holding `body`, spread evenly over `folders` folders under root (d00000/f0000000.txt, ...);
+    their relative paths."""
+    folders = max(1, min(folders, files))
+    paths = []
+    for folder_index in range(folders):
+        folder = f"d{folder_index:05d}"
+        os.makedirs(os.path.join(root, folder))
+        for file_index in range(folder_index, files, folders):
+            path = f"{folder}/f{file_index:07d}.txt"
+            with open(os.path.join(root, path), "wb") as stream:
+                stream.write(body)
+            paths.append(path)
+    return paths

@@ -20,8 +20,8 @@ import statistics
 import sys
 import tempfile
 
-from restore import make_tree, write_config
-from timing import BACKUP_SCRIPT, PYTHON, ROOT, print_table, run, seconds, time_alternately
+from restore import FILE_BODY, write_config
+from timing import BACKUP_SCRIPT, PYTHON, ROOT, make_tree, print_table, run, seconds, time_alternately
 
 sys.path.insert(0, ROOT)
 from tests.integration.smbd import SambaServer  # noqa: E402
@@ -55,7 +55,7 @@ def main():
     try:
         source = os.path.join(workdir, "src")
         print(f"building {args.files} files of 1 KB in {args.folders} folders under {source} ...", flush=True)
-        make_tree(source, args.files, args.folders)
+        make_tree(source, args.files, args.folders, FILE_BODY)
         with SambaServer(os.path.join(workdir, "samba")) as server:
             credentials = server.write_credentials(os.path.join(workdir, "bench.creds"))
             config = write_config(workdir, server, credentials)
