@@ -23,6 +23,7 @@ class Watched:
 
     def __init__(self, argv, session, conversation, marks=None):
         self.lines = []
+        self.heard = 0  # lines said in all (a Relay hands `lines` over empty; this goes on counting)
         self.marks = marks
         self.stopped = None
         self.conversation = conversation
@@ -58,12 +59,13 @@ class Watched:
             for raw in pipe:
                 line = raw.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
                 self.lines.append(line)
+                self.heard += 1
                 if self.marks is not None and line.startswith(MARKER_ANSWER) and MARKER_LINE.search(line):
                     self.marks[MARKER_LINE.search(line).group(1)] = time.perf_counter()
                 if IO_TIMEOUT in line and is_message(line):
                     # connected (a line came before) and now a command waited stall_timeout: the server stopped
                     # answering; before any other line it is the connection that timed out
-                    self.stop("stalled" if len(self.lines) > 1 else "connect")
+                    self.stop("stalled" if self.heard > 1 else "connect")
                 for command in self.conversation.hear(line):
                     self.commands.put(command)
 
@@ -80,7 +82,7 @@ class Watched:
             pass
 
     def stop_unless_answered(self):
-        if not self.lines:
+        if not self.heard:
             self.stop("connect")
 
     def stop(self, why):
