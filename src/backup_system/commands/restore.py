@@ -3,8 +3,8 @@
 import argparse
 
 from ..cli import ExitStatus, exit_status
+from ..cold_restore import COLD_DAYS, COLD_PRIORITIES
 from ..errors import ConfigError
-from ..restoring import COLD_DAYS, COLD_PRIORITIES
 from . import CONFIG_HELP, verb_parser
 
 EPILOG = """\
@@ -76,7 +76,7 @@ def main(args):
 
 def status(report):
     """exit_status, except ExitStatus.WAITING when the only files not restored wait for cold storage."""
-    from ..restoring import waiting
+    from ..cold_restore import waiting
 
     failures = [failure for job in report.jobs for failure in job.failures]
     if failures and not any(job.error for job in report.jobs) and len(waiting(failures)) == len(failures):
@@ -86,8 +86,8 @@ def status(report):
 
 def summary(report):
     """One line per source, one per file not restored (one for all that wait for cold storage), then the verdict."""
+    from ..cold_restore import waiting, waiting_lines
     from ..record import plural
-    from ..restoring import waiting, waiting_lines
 
     lines = []
     for job in report.jobs:

@@ -17,7 +17,7 @@ from ...errors import TimedOut
 from .. import Listed
 from .command import RETRIES, as_folder, config_option, rclone_binary, timeout_flags
 from .log_reader import NOT_FOUND, LogReader
-from .s3_cold import thaw  # noqa: F401 - a reading verb: objects in cold storage (restoring.frozen_copies)
+from .s3_cold import thaw  # noqa: F401 - a reading verb: objects in cold storage (cold_restore.frozen_copies)
 from .s3_versions import version_at, versions_of  # noqa: F401 - versions_of: a reading verb (Transport.versions_of)
 
 LOG = ("--use-json-log", "-v")

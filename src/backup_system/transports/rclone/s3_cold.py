@@ -47,7 +47,7 @@ def cold(transport):
 
 
 def thaw(transport, location, paths, at=None, priority="Standard", days=7, ask=True):
-    """See restoring.frozen_copies: {path: Frozen} for each of `paths` under the folder `location` (as it was at
+    """See cold_restore.frozen_copies: {path: Frozen} for each of `paths` under the folder `location` (as it was at
     `at` on a bucket with versions) that sits in a cold class, not readable yet; with `ask`, S3 is asked to restore
     them (at `priority`, readable for `days`), else nothing is asked (a dry run). {} on a remote that is not S3."""
     if not paths or remote_settings(transport).get("type") != "s3":
