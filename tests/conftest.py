@@ -172,6 +172,34 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def wait_until_listening(process, port, name, log_file, seconds, poll=0.05):
+    """Return once something listens on 127.0.0.1:port; RuntimeError (with the end of the log) when `process`
+    exits first or nothing listens within `seconds`."""
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited {process.returncode}: {log_file.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(poll)
+    raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {seconds} s")
+
+
+def stop_process(process):
+    """Terminate a server process, killing it when it does not end within 5 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def pids_named(name):
     """Process ids of running programs called `name`."""
     pids = []

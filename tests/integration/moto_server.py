@@ -21,13 +21,11 @@ stored as DEEP_ARCHIVE is listed and deleted like any other.
 """
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process, wait_until_listening
 
 HOST = "127.0.0.1"
 READY_SECONDS = 30
@@ -105,25 +103,10 @@ class MotoServer:
             raise
 
     def wait_until_ready(self):
-        deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto server exited {self.process.returncode}: {self.log_file.read_text()[-2000:]}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(POLL_SECONDS)
-        raise RuntimeError(f"moto server did not listen on {HOST}:{self.port} within {READY_SECONDS} s")
+        wait_until_listening(self.process, self.port, "moto server", self.log_file, READY_SECONDS, POLL_SECONDS)
 
     def stop(self):
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None

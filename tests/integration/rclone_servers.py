@@ -34,12 +34,11 @@ What rclone 1.75.2 does here (measured):
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process, wait_until_listening
 
 HOST = "127.0.0.1"
 PROJECT = Path(__file__).resolve().parents[2]
@@ -167,30 +166,14 @@ class RcloneServer:
             raise
 
     def wait_until_ready(self):
-        deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"rclone serve {self.protocol} exited {self.process.returncode}: "
-                                   f"{self.log_file.read_text()[-2000:]}")
-            try:
-                with socket.create_connection((HOST, self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(POLL_SECONDS)
-        raise RuntimeError(f"rclone serve {self.protocol} did not listen on {HOST}:{self.port} "
-                           f"within {READY_SECONDS} s")
+        wait_until_listening(self.process, self.port, f"rclone serve {self.protocol}", self.log_file, READY_SECONDS,
+                             POLL_SECONDS)
 
     def stop(self):
         """Stop the server process; the folder stays."""
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def close(self):
